@@ -1,0 +1,111 @@
+"""Keras callbacks for training a `ConditionalWGAN`: sample grids, checkpoints, time limit."""
+
+import logging
+import os
+import time
+
+import keras
+import numpy as np
+
+from cwgan.checkpoints import save_checkpoint
+from cwgan.checks import check_int, check_positive_float, check_seed
+from cwgan.grids import save_grid
+
+logger = logging.getLogger("cwgan")
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Saves a PNG grid of samples, one row per trained class, every N epochs.
+
+    The noise is drawn once (from `seed`), column j uses the same noise vector in every
+    row and in every grid, so grids compare across classes and across epochs. Files are
+    `grid_0001.png`, `grid_0002.png`, ... (the 1-based epoch), written atomically.
+
+    Args:
+        directory: where the PNGs go; created if missing.
+        n_per_class: images per row. Defaults to 10.
+        every_n_epochs: draw after every N-th epoch (and the last). Defaults to 1.
+        seed: seed of the fixed noise. Defaults to 0.
+        class_names: labels shown on the rows, indexed by class. Defaults to the digits.
+    """
+
+    def __init__(self, directory, n_per_class=10, every_n_epochs=1, seed=0,
+                 class_names=None):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.n_per_class = check_int("n_per_class", n_per_class, minimum=1)
+        self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
+        self.seed = check_seed("seed", seed)
+        self.class_names = class_names
+        self.last_path = None
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(self.directory, exist_ok=True)
+        classes = np.asarray(self.model.classes, np.int32)
+        noise = np.random.default_rng(self.seed).standard_normal(
+            (self.n_per_class, self.model.latent_dim)).astype(np.float32)
+        self._noise = np.tile(noise, (len(classes), 1))
+        self._labels = np.repeat(classes, self.n_per_class)
+        names = self.class_names or [str(c) for c in range(10)]
+        self._row_labels = [names[c] for c in classes]
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs and not self.model.stop_training \
+                and epoch + 1 != self.params.get("epochs"):
+            return
+        images = self.model.generator([self._noise, self._labels], training=False)
+        images = (np.asarray(images)[..., 0] + 1.0) / 2.0
+        images = images.reshape(len(self._row_labels), self.n_per_class, *images.shape[1:])
+        iterations = int(self.model.generator_iterations.numpy())
+        self.last_path = os.path.join(self.directory, f"grid_{epoch + 1:04d}.png")
+        save_grid(self.last_path, images, self._row_labels,
+                  title=f"epoch {epoch + 1}, generator iteration {iterations}")
+
+
+class WGANCheckpoint(keras.callbacks.Callback):
+    """Saves the generator (for sampling) and the full model (for resuming) every N epochs.
+
+    See `cwgan.checkpoints` for the files. Also saves when training stops early (e.g.
+    `TimeLimit`) and after the last epoch.
+
+    Args:
+        directory: the checkpoint directory; created if missing.
+        every_n_epochs: save after every N-th epoch. Defaults to 1.
+        dataset: recorded in `generator.json`. Defaults to "mnist".
+    """
+
+    def __init__(self, directory, every_n_epochs=1, dataset="mnist"):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
+        self.dataset = dataset
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs and not self.model.stop_training \
+                and epoch + 1 != self.params.get("epochs"):
+            return
+        save_checkpoint(self.model, self.directory, epoch + 1, self.dataset)
+
+
+class TimeLimit(keras.callbacks.Callback):
+    """Stops training cleanly once `max_minutes` of wall time have passed.
+
+    Keras finishes the epoch in progress early and calls `on_epoch_end`, so grids and
+    checkpoints are written as at any epoch end.
+    """
+
+    def __init__(self, max_minutes):
+        super().__init__()
+        self.max_seconds = 60.0 * check_positive_float("max_minutes", max_minutes)
+        self.stopped = False
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() - self._start >= self.max_seconds:
+            if not self.stopped:
+                logger.info("Time limit of %.1f minutes reached; stopping.",
+                            self.max_seconds / 60)
+            self.stopped = True
+            self.model.stop_training = True

@@ -1,0 +1,42 @@
+"""Argument checks shared by the entry points, with Keras-style error messages."""
+
+import math
+
+import numpy as np
+
+
+def _invalid(name, value, expected):
+    return ValueError(
+        f"Invalid value for argument `{name}`. Received: {name}={value!r}. Expected {expected}.")
+
+
+def check_int(name, value, minimum=None, maximum=None):
+    """Returns `value` as an int, or raises ValueError naming it and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise _invalid(name, value, _int_range(minimum, maximum))
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise _invalid(name, value, _int_range(minimum, maximum))
+    return int(value)
+
+
+def check_positive_float(name, value):
+    """Returns `value` as a float, or raises unless it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(value) or value <= 0:
+        raise _invalid(name, value, "a finite number > 0")
+    return float(value)
+
+
+def check_seed(name, value):
+    """Returns `value` if it is None or a non-negative int."""
+    if value is None:
+        return None
+    return check_int(name, value, minimum=0)
+
+
+def _int_range(minimum, maximum):
+    if minimum is not None and maximum is not None:
+        return f"an integer in {minimum}..{maximum}"
+    if minimum is not None:
+        return f"an integer >= {minimum}"
+    return "an integer"

@@ -1,0 +1,197 @@
+"""`ConditionalWGAN`: a label-conditioned Wasserstein GAN with weight clipping."""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from cwgan.checks import check_int, check_seed
+from cwgan.constraints import ClipConstraint
+from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, parse_digits
+from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss
+from cwgan.networks import build_critic, build_generator
+
+DEFAULT_LEARNING_RATE = 5e-5  # The WGAN paper's RMSprop learning rate.
+
+
+@keras.saving.register_keras_serializable(package="cwgan")
+class ConditionalWGAN(keras.Model):
+    """A conditional WGAN (Arjovsky et al. 2017, Algorithm 1, with labels).
+
+    One `train_step` is one generator iteration: `n_critic` critic updates, each on a
+    fresh real batch and a fake batch generated for that batch's labels, with every
+    critic weight clipped to [-clip_value, clip_value] right after each update; then one
+    generator update. Losses are the Wasserstein ones (no sigmoid, no log).
+
+    Each element of the training data is `(images, labels)` holding the `n_critic` real
+    batches stacked, shapes `(n_critic * batch_size, 28, 28, 1)` in [-1, 1] and
+    `(n_critic * batch_size,)`; `cwgan.make_dataset` builds such a dataset.
+
+    Example:
+
+    ```python
+    images, labels = cwgan.load_mnist()
+    model = cwgan.ConditionalWGAN()
+    model.compile()
+    model.fit(cwgan.make_dataset(images, labels, n_critic=model.n_critic), epochs=5)
+    ```
+
+    Args:
+        generator: a model `[noise, labels] -> images`. Defaults to `build_generator`.
+        critic: a model `[images, labels] -> scores`. Defaults to `build_critic`. The
+            clip is attached to all its trainable variables (and applied once now, so the
+            critic starts inside the box, as in the paper's code).
+        latent_dim: length of the noise vector. Defaults to 100.
+        classes: the labels trained on, e.g. `[3, 7]`; recorded so that sampling can
+            refuse other labels. Defaults to all ten.
+        n_critic: critic updates per generator update. Defaults to 5.
+        clip_value: the clip c. Defaults to 0.01.
+        seed: seed of the noise drawn inside the train step. Defaults to None.
+    """
+
+    def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
+                 n_critic=5, clip_value=0.01, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+        self.classes = parse_digits(classes)
+        self.n_critic = check_int("n_critic", n_critic, minimum=1)
+        self.seed = check_seed("seed", seed)
+        self.clip = ClipConstraint(clip_value)
+        self.clip_value = self.clip.clip_value
+        self.generator = generator or build_generator(self.latent_dim, NUM_CLASSES)
+        self.critic = critic or build_critic(NUM_CLASSES)
+        generator_latent = self.generator.inputs[0].shape[-1]
+        if generator_latent != self.latent_dim:
+            raise ValueError(
+                f"Invalid value for argument `latent_dim`. Received: latent_dim="
+                f"{self.latent_dim}, but the generator takes noise of length "
+                f"{generator_latent}. Expected them to match.")
+        for variable in self.critic.trainable_variables:
+            variable.constraint = self.clip
+            variable.assign(self.clip(variable))
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein_estimate")
+        self.built = True
+
+    def compile(self, g_optimizer=None, c_optimizer=None, **kwargs):
+        """Sets the two optimizers; other keyword arguments go to `keras.Model.compile`.
+
+        Args:
+            g_optimizer: the generator's optimizer. Defaults to RMSprop(5e-5).
+            c_optimizer: the critic's optimizer. Defaults to RMSprop(5e-5). RMSprop, not
+                a momentum method, as the WGAN paper recommends for the clipped critic.
+            **kwargs: e.g. `jit_compile`, `steps_per_execution`, `run_eagerly`.
+        """
+        self.g_optimizer = keras.optimizers.get(
+            g_optimizer or keras.optimizers.RMSprop(DEFAULT_LEARNING_RATE))
+        self.c_optimizer = keras.optimizers.get(
+            c_optimizer or keras.optimizers.RMSprop(DEFAULT_LEARNING_RATE))
+        # `model.optimizer` is the generator's, so `model.optimizer.iterations` counts
+        # generator iterations (what TensorBoard and Keras' callbacks call the step).
+        super().compile(optimizer=self.g_optimizer, **kwargs)
+        # Built now, each on its own network, so that a reload can restore their state.
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.c_optimizer.build(self.critic.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [self.critic_loss_tracker, self.generator_loss_tracker,
+                self.wasserstein_tracker]
+
+    @property
+    def generator_iterations(self):
+        """Generator updates done so far (a variable, saved with the model)."""
+        return self.g_optimizer.iterations
+
+    def call(self, inputs, training=False):
+        """`model([noise, labels])` generates images, like `model.generator`."""
+        return self.generator(inputs, training=training)
+
+    def train_step(self, data):
+        images, labels = data[0], data[1]
+        steps = images.shape[0]
+        if steps is not None and steps % self.n_critic:
+            raise ValueError(
+                f"A training step got {steps} images, not a multiple of n_critic="
+                f"{self.n_critic}. Each step takes n_critic real batches stacked; build "
+                "the dataset with cwgan.make_dataset(..., n_critic=model.n_critic).")
+        images = ops.reshape(ops.cast(images, "float32"), (self.n_critic, -1) + IMAGE_SHAPE)
+        labels = ops.reshape(ops.cast(labels, "int32"), (self.n_critic, -1))
+        critic_loss = 0.0
+        for i in range(self.n_critic):
+            critic_loss += self._critic_step(images[i], labels[i])
+        critic_loss /= self.n_critic
+        generator_loss = self._generator_step(labels[-1])
+        self.critic_loss_tracker.update_state(critic_loss)
+        self.generator_loss_tracker.update_state(generator_loss)
+        self.wasserstein_tracker.update_state(-critic_loss)
+        return {m.name: m.result() for m in self.metrics}
+
+    def _noise(self, batch_size):
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
+    def _critic_step(self, real, labels):
+        batch_size = ops.shape(real)[0]
+        fake = self.generator([self._noise(batch_size), labels], training=True)
+        with tf.GradientTape() as tape:
+            # One pass over real and fake together; fine because the critic is per-sample.
+            scores = self.critic(
+                [ops.concatenate([real, fake], 0), ops.concatenate([labels, labels], 0)],
+                training=True)
+            loss = wasserstein_critic_loss(scores[:batch_size], scores[batch_size:])
+        grads = tape.gradient(loss, self.critic.trainable_variables)
+        self.c_optimizer.apply(grads, self.critic.trainable_variables)  # then clips
+        return loss
+
+    def _generator_step(self, labels):
+        noise = self._noise(ops.shape(labels)[0])
+        with tf.GradientTape() as tape:
+            fake = self.generator([noise, labels], training=True)
+            loss = wasserstein_generator_loss(self.critic([fake, labels], training=True))
+        grads = tape.gradient(loss, self.generator.trainable_variables)
+        self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        return loss
+
+    # Keras does not save a SeedGenerator's state; resuming should continue its stream.
+    _SEED_KEY = "seed_generator_state"
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[self._SEED_KEY] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        if self._SEED_KEY in store.keys():
+            self.seed_generator.state.assign(store[self._SEED_KEY])
+        super().load_own_variables({k: store[k] for k in store.keys() if k != self._SEED_KEY})
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "generator": keras.saving.serialize_keras_object(self.generator),
+            "critic": keras.saving.serialize_keras_object(self.critic),
+            "latent_dim": self.latent_dim,
+            "classes": list(self.classes),
+            "n_critic": self.n_critic,
+            "clip_value": self.clip_value,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("generator", "critic"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        return {
+            "g_optimizer": keras.saving.serialize_keras_object(self.g_optimizer),
+            "c_optimizer": keras.saving.serialize_keras_object(self.c_optimizer),
+        }
+
+    def compile_from_config(self, config):
+        self.compile(**{k: keras.saving.deserialize_keras_object(v)
+                        for k, v in config.items()})

@@ -1,0 +1,80 @@
+"""The generator and critic networks (DCGAN-style, sized for 28x28 images on a CPU).
+
+Both are functional `keras.Model`s built from stock layers only, so a saved
+`generator.keras` loads with plain Keras, without importing cwgan.
+
+Calling convention, for both: `net([x, labels])` with integer labels of shape `(batch,)`.
+"""
+
+import keras
+from keras import layers
+
+from cwgan.data import IMAGE_SHAPE, NUM_CLASSES
+
+
+def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding_dim=50):
+    """Maps (noise, label) to an image in [-1, 1].
+
+    The label is embedded and joined to the noise; a dense layer and two stride-2
+    transposed convolutions grow a 7x7 map to 28x28. Batch normalisation is fine here:
+    the generator's loss is a mean over the batch anyway.
+
+    Args:
+        latent_dim: length of the noise vector z ~ N(0, I).
+        num_classes: number of label values (labels are 0..num_classes-1).
+        width: channels of the last hidden layer; the 7x7 layer has twice as many.
+        embedding_dim: length of the learned label embedding.
+
+    Returns:
+        A `keras.Model` taking `[noise (batch, latent_dim) float32, labels (batch,) int]`
+        and returning images of shape `(batch, 28, 28, 1)` in [-1, 1] (tanh).
+    """
+    noise = keras.Input(shape=(latent_dim,), name="noise")
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    embedded = layers.Embedding(num_classes, embedding_dim, name="label_embedding")(label)
+    x = layers.Concatenate(name="noise_and_label")([noise, embedded])
+    x = layers.Dense(7 * 7 * 2 * width, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    x = layers.Reshape((7, 7, 2 * width))(x)
+    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    image = layers.Conv2DTranspose(
+        IMAGE_SHAPE[-1], 4, strides=2, padding="same", activation="tanh", name="image")(x)
+    return keras.Model([noise, label], image, name="generator")
+
+
+def build_critic(num_classes=NUM_CLASSES, width=64):
+    """Maps (image, label) to an unbounded real score f(image | label).
+
+    The label enters as one-hot planes stacked onto the image. A learned embedding would
+    sit inside the clip box with everything else and reach the first convolution at a
+    hundredth of the pixels' scale; one-hot planes carry it at full scale.
+
+    No batch normalisation: it makes each sample's score depend on the rest of its batch,
+    while the Wasserstein estimate E[f(real)] - E[f(fake)] needs one function f of a single
+    sample (and real and fake go through the critic in one concatenated batch). The
+    output is linear: a Wasserstein critic scores, it does not classify.
+
+    Args:
+        num_classes: number of label values.
+        width: channels of the first convolution; the second has twice as many.
+
+    Returns:
+        A `keras.Model` taking `[images (batch, 28, 28, 1), labels (batch,) int]` and
+        returning scores of shape `(batch, 1)`.
+    """
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    planes = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
+    planes = layers.Reshape((1, 1, num_classes))(planes)
+    planes = layers.UpSampling2D(size=IMAGE_SHAPE[:2], name="label_planes")(planes)
+    x = layers.Concatenate(name="image_and_label")([image, planes])
+    x = layers.Conv2D(width, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Conv2D(2 * width, 4, strides=2, padding="same")(x)
+    x = layers.LeakyReLU(0.2)(x)
+    x = layers.Flatten()(x)
+    score = layers.Dense(1, name="score")(x)
+    return keras.Model([image, label], score, name="critic")

@@ -1,0 +1,100 @@
+"""`cwgan.sample`: images of chosen classes from a trained generator."""
+
+import os
+
+import keras
+import numpy as np
+
+from cwgan.checkpoints import (GENERATOR_CONFIG_FILE, GENERATOR_FILE, find_checkpoint_dir,
+                               read_json)
+from cwgan.checks import check_int, check_seed
+from cwgan.data import NUM_CLASSES
+
+MAX_SAMPLES = 100_000  # 100k images are 314 MB of float32; more is surely a mistake.
+_CHUNK = 1024  # images generated per call, to bound peak memory.
+_cache = {}
+
+
+def load_generator(checkpoint_dir=None):
+    """Loads `(generator, info)` from a checkpoint directory (see `find_checkpoint_dir`).
+
+    `info` is the dict of `generator.json` (latent_dim, classes, ...). Loaded models are
+    cached until the file changes.
+    """
+    directory = find_checkpoint_dir(checkpoint_dir)
+    model_path = os.path.join(directory, GENERATOR_FILE)
+    info_path = os.path.join(directory, GENERATOR_CONFIG_FILE)
+    if not os.path.isfile(info_path):
+        raise FileNotFoundError(
+            f"{info_path} is missing: {GENERATOR_FILE} needs it beside it (it says which "
+            "classes the generator was trained on). Re-save the checkpoint with cwgan.")
+    key = (os.path.abspath(model_path), os.stat(model_path).st_mtime_ns)
+    if key not in _cache:
+        _cache.clear()
+        generator = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+        _cache[key] = (generator, read_json(info_path))
+    return _cache[key]
+
+
+def _check_labels(label, n, classes):
+    if isinstance(label, (list, tuple, np.ndarray)):
+        labels = np.asarray(label)
+        if labels.ndim != 1 or labels.size == 0 or labels.dtype.kind not in "iu":
+            raise ValueError(
+                f"Invalid value for argument `label`. Received: label={label!r}. Expected "
+                "an integer in 0..9 or a non-empty 1-D list of them.")
+        if n != 1:
+            raise ValueError(
+                f"Invalid value for argument `n`. Received: n={n!r} with a list of labels. "
+                "A list gives one image per entry; pass n=1 (the default).")
+        if labels.size > MAX_SAMPLES:
+            raise ValueError(f"Too many labels: {labels.size}; at most {MAX_SAMPLES}.")
+    else:
+        check_int("label", label, minimum=0, maximum=NUM_CLASSES - 1)
+        n = check_int("n", n, minimum=1, maximum=MAX_SAMPLES)
+        labels = np.full((n,), label)
+    bad = sorted({int(v) for v in labels} - set(classes))
+    if bad:
+        raise ValueError(
+            f"Invalid value for argument `label`. Received: label={label!r}; the model was "
+            f"trained on classes {list(classes)} only, so {bad} cannot be generated.")
+    return labels.astype(np.int32)
+
+
+def sample(label=7, n=1, seed=None, checkpoint_dir=None):
+    """Generates images of a chosen class from a trained generator.
+
+    Example:
+
+    >>> sevens = cwgan.sample(label=7, n=4, seed=0)
+    >>> sevens.shape, sevens.dtype
+    ((4, 28, 28), dtype('float32'))
+
+    Args:
+        label: an integer class, or a list of them (one image per entry). Must be a class
+            the model was trained on. Defaults to 7.
+        n: how many images of `label` (only with a single label). Defaults to 1.
+        seed: the noise seed: same seed, same images. Defaults to None (fresh noise).
+        checkpoint_dir: the directory `python -m cwgan.train` wrote. Defaults to
+            `$CWGAN_CHECKPOINT_DIR`, else the nearest `checkpoints/` in the current
+            directory or its parents.
+
+    Returns:
+        float32 numpy array of shape `(n, 28, 28)` (or `(len(label), 28, 28)`), values in
+        [0, 1] (0 is black).
+
+    Raises:
+        ValueError: a label outside 0..9 or not trained on, n < 1, a bad seed.
+        FileNotFoundError: no trained generator where looked.
+    """
+    seed = check_seed("seed", seed)
+    generator, info = load_generator(checkpoint_dir)
+    labels = _check_labels(label, n, info["classes"])
+    noise = np.random.default_rng(seed).standard_normal(
+        (len(labels), info["latent_dim"])).astype(np.float32)
+    out = np.empty((len(labels), 28, 28), np.float32)
+    for start in range(0, len(labels), _CHUNK):
+        stop = start + _CHUNK
+        images = generator([noise[start:stop], labels[start:stop]], training=False)
+        out[start:stop] = np.asarray(images)[..., 0]
+    return np.clip((out + 1.0) / 2.0, 0.0, 1.0)

@@ -1,0 +1,100 @@
+r"""Trains a conditional WGAN on MNIST, writing sample grids and checkpoints.
+
+    python -m cwgan.train --digits            # all ten digits
+    python -m cwgan.train --digits=3,7        # only 3 and 7
+    python -m cwgan.train --digits --max_minutes=15
+
+Re-running with the same --checkpoint_dir resumes where the last checkpoint left off.
+"""
+
+import logging
+import sys
+
+from absl import app, flags
+
+from cwgan.train_lib import TrainConfig, train
+
+_DIGITS = flags.DEFINE_string(
+    "digits", "all", "Digits to train on: comma-separated (e.g. 3,7), or a bare --digits "
+    "(or 'all') for all ten.")
+_EPOCHS = flags.DEFINE_integer("epochs", 200, "Epochs (passes over the data).", lower_bound=1)
+_STEPS_PER_EPOCH = flags.DEFINE_integer(
+    "steps_per_epoch", None, "Cap on generator iterations per epoch (default: one pass "
+    "over the data).", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per critic batch.", lower_bound=1)
+_N_CRITIC = flags.DEFINE_integer(
+    "n_critic", 5, "Critic updates per generator update.", lower_bound=1)
+_CLIP_VALUE = flags.DEFINE_float("clip_value", 0.01, "Critic weights are clipped to [-c, c].")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 5e-5, "RMSprop learning rate.")
+_LATENT_DIM = flags.DEFINE_integer("latent_dim", 100, "Noise vector length.", lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
+_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Data set.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Directory with IDX files or mnist.npz (default: Keras' loader, "
+    "falling back to the bundled 10k subset offline).")
+_CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "Checkpoint directory.")
+_SAMPLES_DIR = flags.DEFINE_string(
+    "samples_dir", None, "Where grids go (default: <checkpoint_dir>/samples).")
+_GRID_EVERY = flags.DEFINE_integer("grid_every", 1, "Draw a grid every N epochs.",
+                                   lower_bound=1)
+_MAX_MINUTES = flags.DEFINE_float(
+    "max_minutes", None, "Stop cleanly after this much wall time, saving as at an epoch end.")
+_JIT_COMPILE = flags.DEFINE_enum(
+    "jit_compile", "auto", ["auto", "true", "false"],
+    "XLA-compile the train step (auto: on GPU only, as Keras does).")
+
+
+def _expand_bare_digits(argv):
+    """Lets `--digits` be given without a value (absl wants one): it means all ten."""
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg in ("--digits", "-digits"):
+            nxt = out[i + 1] if i + 1 < len(out) else None
+            if nxt is None or nxt.startswith("-"):
+                out[i] = "--digits=all"
+    return out
+
+
+def parse_digits_flag(value):
+    """'all' (or '') -> None; '3,7' -> (3, 7). Raises app.UsageError naming the flag."""
+    value = value.strip()
+    if value.lower() == "all":
+        return None
+    try:
+        digits = [int(part) for part in value.split(",")]
+    except ValueError:
+        raise app.UsageError(
+            f"--digits={value!r}: expected comma-separated digits 0..9 (e.g. --digits=3,7) "
+            "or a bare --digits for all ten.", exitcode=2) from None
+    return digits
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
+    logging.getLogger("cwgan").setLevel(logging.INFO)
+    try:
+        config = TrainConfig(
+            digits=parse_digits_flag(_DIGITS.value), epochs=_EPOCHS.value,
+            steps_per_epoch=_STEPS_PER_EPOCH.value, batch_size=_BATCH_SIZE.value,
+            n_critic=_N_CRITIC.value, clip_value=_CLIP_VALUE.value,
+            learning_rate=_LEARNING_RATE.value, latent_dim=_LATENT_DIM.value,
+            seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
+            checkpoint_dir=_CHECKPOINT_DIR.value, samples_dir=_SAMPLES_DIR.value,
+            grid_every=_GRID_EVERY.value, max_minutes=_MAX_MINUTES.value,
+            jit_compile=_JIT_COMPILE.value)
+    except ValueError as e:
+        # "argument `x`" in the library's messages is flag --x here.
+        raise app.UsageError(str(e).replace("argument `", "flag `--"), exitcode=2) from None
+    try:
+        train(config)
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e), exitcode=2) from None
+
+
+def run():
+    app.run(main, argv=_expand_bare_digits(sys.argv))
+
+
+if __name__ == "__main__":
+    run()

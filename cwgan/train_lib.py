@@ -1,0 +1,131 @@
+"""`train(config)`: the training run behind `python -m cwgan.train`, without flags."""
+
+import dataclasses
+import logging
+import os
+from typing import Optional, Tuple
+
+import keras
+
+from cwgan.callbacks import SampleGrid, TimeLimit, WGANCheckpoint
+from cwgan.checkpoints import (MODEL_FILE, GENERATOR_CONFIG_FILE, TRAIN_CONFIG_FILE,
+                               read_json, write_json)
+from cwgan.checks import check_int, check_positive_float, check_seed
+from cwgan.data import CLASS_NAMES, DATASETS, load_mnist, make_dataset, parse_digits
+from cwgan.model import ConditionalWGAN
+
+logger = logging.getLogger("cwgan")
+
+JIT_CHOICES = ("auto", "true", "false")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Options of a training run; `python -m cwgan.train --help` documents each."""
+
+    digits: Optional[Tuple[int, ...]] = None
+    epochs: int = 200
+    steps_per_epoch: Optional[int] = None
+    batch_size: int = 64
+    n_critic: int = 5
+    clip_value: float = 0.01
+    learning_rate: float = 5e-5
+    latent_dim: int = 100
+    seed: int = 0
+    dataset: str = "mnist"
+    data_dir: Optional[str] = None
+    checkpoint_dir: str = "checkpoints"
+    samples_dir: Optional[str] = None
+    grid_every: int = 1
+    max_minutes: Optional[float] = None
+    jit_compile: str = "auto"
+    verbose: int = 1
+
+    def __post_init__(self):
+        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
+        set_("digits", parse_digits(self.digits))
+        set_("epochs", check_int("epochs", self.epochs, minimum=1))
+        if self.steps_per_epoch is not None:
+            set_("steps_per_epoch", check_int("steps_per_epoch", self.steps_per_epoch, 1))
+        set_("batch_size", check_int("batch_size", self.batch_size, minimum=1))
+        set_("n_critic", check_int("n_critic", self.n_critic, minimum=1))
+        set_("clip_value", check_positive_float("clip_value", self.clip_value))
+        set_("learning_rate", check_positive_float("learning_rate", self.learning_rate))
+        set_("latent_dim", check_int("latent_dim", self.latent_dim, minimum=1))
+        set_("seed", check_seed("seed", self.seed))
+        set_("grid_every", check_int("grid_every", self.grid_every, minimum=1))
+        if self.max_minutes is not None:
+            set_("max_minutes", check_positive_float("max_minutes", self.max_minutes))
+        if self.dataset not in DATASETS:
+            raise ValueError(f"Invalid value for argument `dataset`. Received: dataset="
+                             f"{self.dataset!r}. Expected one of {DATASETS}.")
+        if self.jit_compile not in JIT_CHOICES:
+            raise ValueError(f"Invalid value for argument `jit_compile`. Received: "
+                             f"jit_compile={self.jit_compile!r}. Expected one of {JIT_CHOICES}.")
+
+    @property
+    def grid_dir(self):
+        return self.samples_dir or os.path.join(self.checkpoint_dir, "samples")
+
+    def to_json(self):
+        return dataclasses.asdict(self) | {"digits": list(self.digits)}
+
+
+def _resume_or_build(config):
+    """Loads the model in `checkpoint_dir` if one is there and matches, else builds one."""
+    path = os.path.join(config.checkpoint_dir, MODEL_FILE)
+    if not os.path.exists(path):
+        model = ConditionalWGAN(latent_dim=config.latent_dim, classes=config.digits,
+                                n_critic=config.n_critic, clip_value=config.clip_value,
+                                seed=config.seed)
+        model.compile(
+            g_optimizer=keras.optimizers.RMSprop(config.learning_rate),
+            c_optimizer=keras.optimizers.RMSprop(config.learning_rate),
+            jit_compile={"auto": "auto", "true": True, "false": False}[config.jit_compile])
+        return model, 0
+    model = keras.saving.load_model(path, safe_mode=True)
+    saved = {"latent_dim": model.latent_dim, "digits": tuple(model.classes),
+             "n_critic": model.n_critic, "clip_value": model.clip_value}
+    wanted = {k: getattr(config, k) for k in saved}
+    if saved != wanted:
+        diff = {k: (saved[k], wanted[k]) for k in saved if saved[k] != wanted[k]}
+        raise ValueError(
+            f"{path} holds a model trained with different options ({', '.join(f'{k}: saved {a}, asked {b}' for k, (a, b) in diff.items())}). "
+            "Pass another checkpoint_dir, or move that run away to start over.")
+    epoch = read_json(os.path.join(config.checkpoint_dir, GENERATOR_CONFIG_FILE))["epoch"]
+    logger.info("Resuming from %s: epoch %d, generator iteration %d.", path, epoch,
+                int(model.generator_iterations.numpy()))
+    return model, epoch
+
+
+def train(config):
+    """Trains a `ConditionalWGAN` as `config` says, writing grids and checkpoints.
+
+    Resumes from `config.checkpoint_dir` when it holds a model trained with the same
+    options. Returns `(model, history)`.
+    """
+    keras.utils.set_random_seed(config.seed)
+    images, labels = load_mnist(config.digits, config.data_dir, config.dataset)
+    dataset = make_dataset(images, labels, config.batch_size, config.n_critic, config.seed)
+    if config.steps_per_epoch is not None:
+        dataset = dataset.repeat()
+    os.makedirs(config.checkpoint_dir, exist_ok=True)
+    write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE), config.to_json())
+    model, initial_epoch = _resume_or_build(config)
+    callbacks = [
+        SampleGrid(config.grid_dir, every_n_epochs=config.grid_every, seed=config.seed,
+                   class_names=CLASS_NAMES[config.dataset]),
+        WGANCheckpoint(config.checkpoint_dir, dataset=config.dataset),
+    ]
+    if config.max_minutes is not None:
+        callbacks.append(TimeLimit(config.max_minutes))
+    if initial_epoch >= config.epochs:
+        logger.info("%s already holds %d epochs (asked for %d); nothing to do.",
+                    config.checkpoint_dir, initial_epoch, config.epochs)
+    logger.info("Training on %d images of classes %s; %s generator iterations per epoch.",
+                len(images), list(config.digits),
+                config.steps_per_epoch or len(images) // (config.batch_size * config.n_critic))
+    history = model.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch,
+                        steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
+                        shuffle=False, verbose=config.verbose)
+    return model, history
