@@ -92,8 +92,18 @@ def main(argv):
         raise app.UsageError(str(e), exitcode=2) from None
 
 
+def _parse_flags(argv):
+    """absl's parser, but a bad flag value exits with status 2 (a usage error)."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        sys.stderr.write(f"FATAL Flags parsing error: {e}\n"
+                         "Pass --helpshort or --helpfull to see help on flags.\n")
+        sys.exit(2)
+
+
 def run():
-    app.run(main, argv=_expand_bare_digits(sys.argv))
+    app.run(main, argv=_expand_bare_digits(sys.argv), flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

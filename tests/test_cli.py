@@ -1,0 +1,89 @@
+"""`python -m cwgan.train`, end to end in a subprocess, and train() in-process."""
+
+import json
+import subprocess
+
+import pytest
+
+import cwgan
+from conftest import PYTHON, REPO, TEST_DATA, subprocess_env
+
+TINY = ["--epochs=2", "--steps_per_epoch=2", "--batch_size=4", "--n_critic=2",
+        "--latent_dim=16", f"--data_dir={TEST_DATA}"]
+
+
+def run_cli(args, cwd, check=True):
+    proc = subprocess.run([PYTHON, "-m", "cwgan.train", *args], cwd=str(cwd),
+                          env=subprocess_env(), capture_output=True, text=True, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def read(path):
+    return json.loads(path.read_text())
+
+
+def test_bare_digits_trains_all_ten_writes_grids_and_checkpoints_then_resumes(tmp_path):
+    run_cli(["--digits", *TINY], cwd=tmp_path)
+    ckpt = tmp_path / "checkpoints"
+    for name in ("generator.keras", "generator.json", "cwgan.keras", "train_config.json",
+                 "samples/grid_0001.png", "samples/grid_0002.png"):
+        assert (ckpt / name).is_file(), name
+    info = read(ckpt / "generator.json")
+    assert info["classes"] == list(range(10))
+    assert (info["epoch"], info["generator_iterations"]) == (2, 4)
+    assert read(ckpt / "train_config.json")["n_critic"] == 2
+    assert not list(ckpt.glob(".*tmp*")), "temporary files left behind"
+
+    # The same command with more epochs continues the count instead of restarting.
+    run_cli(["--digits", *TINY, "--epochs=3"], cwd=tmp_path)
+    info = read(ckpt / "generator.json")
+    assert (info["epoch"], info["generator_iterations"]) == (3, 6)
+    assert (ckpt / "samples/grid_0003.png").is_file()
+
+
+def test_digits_list_trains_only_those(tmp_path):
+    run_cli(["--digits=3,7", *TINY, "--checkpoint_dir=run37", "--samples_dir=grids"],
+            cwd=tmp_path)
+    assert read(tmp_path / "run37/generator.json")["classes"] == [3, 7]
+    assert sorted(p.name for p in (tmp_path / "grids").iterdir()) == [
+        "grid_0001.png", "grid_0002.png"]
+    images = cwgan.sample(label=[3, 7], seed=0, checkpoint_dir=tmp_path / "run37")
+    assert images.shape == (2, 28, 28)
+
+
+@pytest.mark.parametrize("flag, named", [
+    ("--digits=3,x", "--digits"),
+    ("--digits=11", "--digits"),
+    ("--digits=3,3", "--digits"),
+    ("--epochs=0", "--epochs"),
+    ("--clip_value=0", "--clip_value"),
+    ("--learning_rate=nan", "--learning_rate"),
+    ("--batch_size=500", "batch_size=500"),
+])
+def test_bad_flags_are_usage_errors_naming_the_flag(tmp_path, flag, named):
+    proc = run_cli([*TINY, flag], cwd=tmp_path, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert named in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "checkpoints" / "cwgan.keras").exists()
+
+
+def test_time_limit_stops_cleanly_and_saves_as_at_an_epoch_end(tmp_path):
+    model, history = cwgan.train(cwgan.TrainConfig(
+        epochs=5, steps_per_epoch=3, batch_size=4, n_critic=2, latent_dim=16,
+        data_dir=TEST_DATA, checkpoint_dir=str(tmp_path / "ck"), max_minutes=1e-6,
+        verbose=0))
+    assert len(history.history["critic_loss"]) == 1
+    info = read(tmp_path / "ck" / "generator.json")
+    assert (info["epoch"], info["generator_iterations"]) == (1, 1)
+    assert (tmp_path / "ck" / "samples" / "grid_0001.png").is_file()
+
+
+def test_resuming_with_other_options_is_refused(tmp_path):
+    base = dict(epochs=1, steps_per_epoch=1, batch_size=4, n_critic=2, latent_dim=16,
+                data_dir=TEST_DATA, checkpoint_dir=str(tmp_path), verbose=0)
+    cwgan.train(cwgan.TrainConfig(digits=(3, 7), **base))
+    with pytest.raises(ValueError, match=r"digits: saved \(3, 7\)"):
+        cwgan.train(cwgan.TrainConfig(digits=(1, 2), **base))

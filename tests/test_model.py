@@ -1,0 +1,133 @@
+"""ConditionalWGAN: the train step, clipping, counts, conditioning, saving."""
+
+import numpy as np
+import pytest
+import keras
+
+import cwgan
+from conftest import tiny_model
+
+
+def weights(model_part):
+    return [np.array(v.numpy()) for v in model_part.trainable_variables]
+
+
+def test_train_step_clips_every_critic_weight_and_updates_both_networks(data):
+    images, labels = data
+    model = tiny_model(n_critic=2, clip_value=0.01)
+    # Give the critic weights far outside the box: the step must bring them back in.
+    for v in model.critic.trainable_variables:
+        v.assign(np.full(v.shape, 0.5, np.float32))
+    gen_before, critic_before = weights(model.generator), weights(model.critic)
+    model.fit(cwgan.make_dataset(images, labels, batch_size=16, n_critic=2, seed=0),
+              steps_per_epoch=1, epochs=1, verbose=0)
+    for v in model.critic.trainable_variables:
+        assert np.abs(v.numpy()).max() <= 0.01 + 1e-7, v.path
+    assert any(not np.allclose(a, b) for a, b in zip(gen_before, weights(model.generator)))
+    assert any(not np.allclose(a, b) for a, b in zip(critic_before, weights(model.critic)))
+
+
+def test_critic_starts_inside_the_clip_box():
+    model = tiny_model(clip_value=0.003)
+    assert max(np.abs(v.numpy()).max() for v in model.critic.trainable_variables) <= 0.003
+
+
+@pytest.mark.parametrize("n_critic", [1, 3])
+def test_n_critic_critic_updates_per_generator_update(data, n_critic):
+    images, labels = data
+    model = tiny_model(n_critic=n_critic)
+    model.fit(cwgan.make_dataset(images, labels, batch_size=8, n_critic=n_critic),
+              steps_per_epoch=3, epochs=1, verbose=0)
+    assert int(model.g_optimizer.iterations.numpy()) == 3
+    assert int(model.c_optimizer.iterations.numpy()) == 3 * n_critic
+    assert model.generator_iterations is model.g_optimizer.iterations
+
+
+def test_metrics_are_in_history_and_estimate_is_minus_critic_loss(data):
+    images, labels = data
+    model = tiny_model()
+    history = model.fit(cwgan.make_dataset(images, labels, batch_size=8, n_critic=2),
+                        steps_per_epoch=2, epochs=2, verbose=0)
+    assert set(history.history) == {"critic_loss", "generator_loss", "wasserstein_estimate"}
+    np.testing.assert_allclose(history.history["wasserstein_estimate"],
+                               -np.array(history.history["critic_loss"]), rtol=1e-6)
+
+
+def test_generator_output_depends_on_the_label():
+    model = tiny_model()
+    noise = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    out3 = model.generator([noise, np.full((4,), 3)], training=False).numpy()
+    out5 = model.generator([noise, np.full((4,), 5)], training=False).numpy()
+    assert out3.shape == (4, 28, 28, 1)
+    assert np.abs(out3 - out5).max() > 1e-4
+    assert out3.min() >= -1 and out3.max() <= 1
+
+
+def test_critic_score_depends_on_the_label():
+    model = tiny_model()
+    for v in model.critic.trainable_variables:  # weights that let the label through
+        v.assign(np.random.default_rng(1).uniform(-0.01, 0.01, v.shape).astype(np.float32))
+    image = np.zeros((1, 28, 28, 1), np.float32)
+    s3 = model.critic([image, np.array([3])]).numpy()
+    s5 = model.critic([image, np.array([5])]).numpy()
+    assert s3.shape == (1, 1) and s3 != s5
+
+
+def test_wasserstein_losses_are_plain_means():
+    real = np.array([[1.0], [3.0]], np.float32)
+    fake = np.array([[-1.0], [0.0]], np.float32)
+    assert float(cwgan.wasserstein_critic_loss(real, fake)) == pytest.approx(-2.5)
+    assert float(cwgan.wasserstein_generator_loss(fake)) == pytest.approx(0.5)
+
+
+def test_clip_constraint_clips_and_serializes():
+    clip = cwgan.ClipConstraint(0.05)
+    out = np.asarray(clip(np.array([-1.0, 0.01, 2.0], np.float32)))
+    np.testing.assert_allclose(out, [-0.05, 0.01, 0.05])
+    again = keras.constraints.deserialize(keras.constraints.serialize(clip))
+    assert isinstance(again, cwgan.ClipConstraint) and again.clip_value == 0.05
+
+
+def test_save_and_reload_resumes_the_step_count_and_state(data, tmp_path):
+    images, labels = data
+    model = tiny_model()
+    ds = cwgan.make_dataset(images, labels, batch_size=8, n_critic=2, seed=0)
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert int(again.generator_iterations.numpy()) == 3
+    assert int(again.c_optimizer.iterations.numpy()) == 6
+    for a, b in zip(model.c_optimizer.variables + model.g_optimizer.variables,
+                    again.c_optimizer.variables + again.g_optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(model.seed_generator.state.numpy(),
+                                  again.seed_generator.state.numpy())
+    assert all(v.constraint is not None for v in again.critic.trainable_variables)
+    again.fit(ds, steps_per_epoch=2, epochs=1, verbose=0)
+    assert int(again.generator_iterations.numpy()) == 5
+    assert max(np.abs(v.numpy()).max() for v in again.critic.trainable_variables) <= 0.01 + 1e-7
+
+
+def test_a_step_whose_batch_is_not_n_critic_batches_is_refused(data):
+    images, labels = data
+    model = tiny_model(n_critic=3)
+    with pytest.raises(ValueError, match="not a multiple of n_critic=3"):
+        model.fit(cwgan.make_dataset(images, labels, batch_size=5, n_critic=2),
+                  steps_per_epoch=1, verbose=0)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"n_critic": 0}, "n_critic=0"),
+    ({"clip_value": 0.0}, "clip_value=0.0"),
+    ({"clip_value": float("nan")}, "clip_value=nan"),
+    ({"latent_dim": 7}, "latent_dim=7"),  # the default generator takes 100
+    ({"classes": [3, 3]}, "repeats"),
+    ({"classes": [12]}, "12"),
+    ({"seed": "x"}, "seed='x'"),
+])
+def test_bad_model_arguments_are_named(kwargs, match):
+    generator = cwgan.build_generator(100, width=4, embedding_dim=2)
+    with pytest.raises(ValueError, match=match):
+        cwgan.ConditionalWGAN(generator=generator, critic=cwgan.build_critic(width=4),
+                              **kwargs)

@@ -1,0 +1,96 @@
+"""cwgan.sample and the saved generator."""
+
+import os
+import subprocess
+
+import numpy as np
+import pytest
+
+import cwgan
+from conftest import PYTHON, subprocess_env
+
+
+def test_sample_shape_range_and_dtype(checkpoint_37):
+    images = cwgan.sample(label=7, n=5, seed=0, checkpoint_dir=checkpoint_37)
+    assert images.shape == (5, 28, 28) and images.dtype == np.float32
+    assert images.min() >= 0.0 and images.max() <= 1.0
+    assert cwgan.sample(label=3, checkpoint_dir=checkpoint_37).shape == (1, 28, 28)
+
+
+def test_same_seed_same_images_other_seed_other_images(checkpoint_37):
+    a = cwgan.sample(label=7, n=3, seed=11, checkpoint_dir=checkpoint_37)
+    b = cwgan.sample(label=7, n=3, seed=11, checkpoint_dir=checkpoint_37)
+    c = cwgan.sample(label=7, n=3, seed=12, checkpoint_dir=checkpoint_37)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 0
+
+
+def test_a_list_of_labels_gives_one_image_each(checkpoint_37):
+    images = cwgan.sample(label=[3, 7, 7], seed=0, checkpoint_dir=checkpoint_37)
+    assert images.shape == (3, 28, 28)
+    # Same seed: entry i gets the same noise as image i of a single-label call.
+    np.testing.assert_allclose(
+        images[1], cwgan.sample(label=7, n=2, seed=0, checkpoint_dir=checkpoint_37)[1],
+        atol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"label": 5}, r"trained on classes \[3, 7\] only, so \[5\]"),
+    ({"label": 10}, r"label=10.*0..9"),
+    ({"label": -1}, r"label=-1.*0..9"),
+    ({"label": "7"}, r"label='7'"),
+    ({"label": 7.0}, r"label=7.0"),
+    ({"label": True}, r"label=True"),
+    ({"label": [[3, 7]]}, r"1-D"),
+    ({"label": []}, r"non-empty"),
+    ({"label": 7, "n": 0}, r"n=0.*1..100000"),
+    ({"label": [3, 7], "n": 2}, r"n=2"),
+    ({"label": 7, "seed": 1.5}, r"seed=1.5"),
+])
+def test_bad_requests_are_named(checkpoint_37, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        cwgan.sample(checkpoint_dir=checkpoint_37, **kwargs)
+
+
+def test_missing_checkpoint_is_a_clear_file_not_found(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match="No trained generator in checkpoint_dir"):
+        cwgan.sample(label=7, checkpoint_dir=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
+    with pytest.raises(FileNotFoundError, match="python -m cwgan.train"):
+        cwgan.sample(label=7)
+
+
+def test_default_checkpoint_dir_is_found_from_a_subfolder_and_from_env(
+        checkpoint_37, tmp_path, monkeypatch):
+    monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
+    notebooks = checkpoint_37.parent / "notebooks"
+    notebooks.mkdir(exist_ok=True)
+    monkeypatch.chdir(notebooks)
+    expected = cwgan.sample(label=7, seed=3, checkpoint_dir=checkpoint_37)
+    np.testing.assert_array_equal(cwgan.sample(label=7, seed=3), expected)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CWGAN_CHECKPOINT_DIR", str(checkpoint_37))
+    np.testing.assert_array_equal(cwgan.sample(label=7, seed=3), expected)
+
+
+def test_generator_reloads_in_a_fresh_process_without_cwgan(checkpoint_37):
+    code = (
+        "import sys, numpy as np, keras\n"
+        f"g = keras.saving.load_model({str(checkpoint_37 / 'generator.keras')!r}, "
+        "safe_mode=True)\n"
+        "z = np.random.default_rng(0).standard_normal((2, 16)).astype('float32')\n"
+        "out = np.asarray(g([z, np.array([3, 7])], training=False))\n"
+        "assert out.shape == (2, 28, 28, 1), out.shape\n"
+        "assert not any(m.startswith('cwgan') for m in sys.modules), 'cwgan imported'\n"
+        "np.save(sys.argv[1], out)\n")
+    out_path = checkpoint_37.parent / "fresh.npy"
+    env = subprocess_env()
+    env["PYTHONPATH"] = ""  # cwgan must not even be importable from the repo
+    subprocess.run([PYTHON, "-c", code, str(out_path)], check=True, env=env,
+                   cwd=str(checkpoint_37.parent), timeout=300)
+    ours = cwgan.load_generator(checkpoint_37)[0]
+    z = np.random.default_rng(0).standard_normal((2, 16)).astype("float32")
+    np.testing.assert_allclose(np.load(out_path),
+                               np.asarray(ours([z, np.array([3, 7])], training=False)),
+                               atol=1e-6)
