@@ -131,3 +131,20 @@ def test_bad_model_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         cwgan.ConditionalWGAN(generator=generator, critic=cwgan.build_critic(width=4),
                               **kwargs)
+
+
+def test_the_step_is_traced_once_across_steps_and_epochs(data):
+    images, labels = data
+    model = tiny_model()
+    traces = []
+    step = model.train_step
+
+    def counting_step(batch):
+        traces.append(1)  # Python runs only while tracing
+        return step(batch)
+
+    model.train_step = counting_step
+    model.fit(cwgan.make_dataset(images, labels, batch_size=8, n_critic=2).repeat(),
+              steps_per_epoch=3, epochs=2, verbose=0)
+    assert int(model.generator_iterations.numpy()) == 6
+    assert len(traces) == 1
