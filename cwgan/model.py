@@ -81,11 +81,13 @@ class ConditionalWGAN(keras.Model):
             g_optimizer: the generator's optimizer. Defaults to RMSprop(5e-5).
             c_optimizer: the critic's optimizer. Defaults to RMSprop(5e-5). RMSprop, not
                 a momentum method, as the WGAN paper recommends for the clipped critic.
+                When the networks compute in float16 (built under the `mixed_float16`
+                policy), both are wrapped in `keras.optimizers.LossScaleOptimizer`.
             **kwargs: e.g. `jit_compile`, `steps_per_execution`, `run_eagerly`.
         """
-        self.g_optimizer = keras.optimizers.get(
+        self.g_optimizer = self._with_loss_scaling(
             g_optimizer or keras.optimizers.RMSprop(DEFAULT_LEARNING_RATE))
-        self.c_optimizer = keras.optimizers.get(
+        self.c_optimizer = self._with_loss_scaling(
             c_optimizer or keras.optimizers.RMSprop(DEFAULT_LEARNING_RATE))
         # `model.optimizer` is the generator's, so `model.optimizer.iterations` counts
         # generator iterations (what TensorBoard and Keras' callbacks call the step).
@@ -93,6 +95,14 @@ class ConditionalWGAN(keras.Model):
         # Built now, each on its own network, so that a reload can restore their state.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.c_optimizer.build(self.critic.trainable_variables)
+
+    def _with_loss_scaling(self, optimizer):
+        optimizer = keras.optimizers.get(optimizer)
+        mixed = any(layer.compute_dtype == "float16"
+                    for network in (self.generator, self.critic) for layer in network.layers)
+        if mixed and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        return optimizer
 
     @property
     def metrics(self):
@@ -140,7 +150,8 @@ class ConditionalWGAN(keras.Model):
                 [ops.concatenate([real, fake], 0), ops.concatenate([labels, labels], 0)],
                 training=True)
             loss = wasserstein_critic_loss(scores[:batch_size], scores[batch_size:])
-        grads = tape.gradient(loss, self.critic.trainable_variables)
+            scaled = self.c_optimizer.scale_loss(loss)  # loss scaling under float16
+        grads = tape.gradient(scaled, self.critic.trainable_variables)
         self.c_optimizer.apply(grads, self.critic.trainable_variables)  # then clips
         return loss
 
@@ -149,7 +160,8 @@ class ConditionalWGAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator([noise, labels], training=True)
             loss = wasserstein_generator_loss(self.critic([fake, labels], training=True))
-        grads = tape.gradient(loss, self.generator.trainable_variables)
+            scaled = self.g_optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         return loss
 

@@ -4,6 +4,7 @@ Both are functional `keras.Model`s built from stock layers only, so a saved
 `generator.keras` loads with plain Keras, without importing cwgan.
 
 Calling convention, for both: `net([x, labels])` with integer labels of shape `(batch,)`.
+Built under the `mixed_float16` policy they compute in float16 but keep float32 outputs.
 """
 
 import keras
@@ -40,8 +41,9 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-    image = layers.Conv2DTranspose(
-        IMAGE_SHAPE[-1], 4, strides=2, padding="same", activation="tanh", name="image")(x)
+    # float32 output even under mixed precision: the critic compares it with real images.
+    image = layers.Conv2DTranspose(IMAGE_SHAPE[-1], 4, strides=2, padding="same",
+                                   activation="tanh", dtype="float32", name="image")(x)
     return keras.Model([noise, label], image, name="generator")
 
 
@@ -76,5 +78,5 @@ def build_critic(num_classes=NUM_CLASSES, width=64):
     x = layers.Conv2D(2 * width, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
-    score = layers.Dense(1, name="score")(x)
+    score = layers.Dense(1, dtype="float32", name="score")(x)  # float32 under mixed precision
     return keras.Model([image, label], score, name="critic")

@@ -42,6 +42,9 @@ _MAX_MINUTES = flags.DEFINE_float(
 _JIT_COMPILE = flags.DEFINE_enum(
     "jit_compile", "auto", ["auto", "true", "false"],
     "XLA-compile the train step (auto: on GPU only, as Keras does).")
+_MIXED_PRECISION = flags.DEFINE_boolean(
+    "mixed_precision", False, "mixed_float16 compute with loss scaling (for GPUs); "
+    "variables and the critic's scores stay float32.")
 
 
 def _expand_bare_digits(argv):
@@ -82,7 +85,7 @@ def main(argv):
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             checkpoint_dir=_CHECKPOINT_DIR.value, samples_dir=_SAMPLES_DIR.value,
             grid_every=_GRID_EVERY.value, max_minutes=_MAX_MINUTES.value,
-            jit_compile=_JIT_COMPILE.value)
+            jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value)
     except ValueError as e:
         # "argument `x`" in the library's messages is flag --x here.
         raise app.UsageError(str(e).replace("argument `", "flag `--"), exitcode=2) from None

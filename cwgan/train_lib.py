@@ -39,6 +39,7 @@ class TrainConfig:
     grid_every: int = 1
     max_minutes: Optional[float] = None
     jit_compile: str = "auto"
+    mixed_precision: bool = False
     verbose: int = 1
 
     def __post_init__(self):
@@ -75,9 +76,15 @@ def _resume_or_build(config):
     """Loads the model in `checkpoint_dir` if one is there and matches, else builds one."""
     path = os.path.join(config.checkpoint_dir, MODEL_FILE)
     if not os.path.exists(path):
-        model = ConditionalWGAN(latent_dim=config.latent_dim, classes=config.digits,
-                                n_critic=config.n_critic, clip_value=config.clip_value,
-                                seed=config.seed)
+        # The policy only matters while layers are built; saved layers keep theirs.
+        previous = keras.config.dtype_policy()
+        keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
+        try:
+            model = ConditionalWGAN(latent_dim=config.latent_dim, classes=config.digits,
+                                    n_critic=config.n_critic, clip_value=config.clip_value,
+                                    seed=config.seed)
+        finally:
+            keras.config.set_dtype_policy(previous)
         model.compile(
             g_optimizer=keras.optimizers.RMSprop(config.learning_rate),
             c_optimizer=keras.optimizers.RMSprop(config.learning_rate),

@@ -148,3 +148,22 @@ def test_the_step_is_traced_once_across_steps_and_epochs(data):
               steps_per_epoch=3, epochs=2, verbose=0)
     assert int(model.generator_iterations.numpy()) == 6
     assert len(traces) == 1
+
+
+def test_mixed_precision_runs_with_loss_scaling_and_keeps_the_clip(data):
+    images, labels = data
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = tiny_model()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert isinstance(model.c_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    history = model.fit(cwgan.make_dataset(images, labels, batch_size=8, n_critic=2),
+                        steps_per_epoch=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["critic_loss"]).all()
+    assert model.critic.outputs[0].dtype == "float32"
+    assert model.generator.outputs[0].dtype == "float32"
+    for v in model.critic.trainable_variables:
+        assert v.dtype == "float32" and np.abs(v.numpy()).max() <= 0.01 + 1e-7
+    assert int(model.c_optimizer.iterations.numpy()) > 0
