@@ -5,8 +5,10 @@ Public API:
   - `build_generator`, `build_critic`: the networks.
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
-  - `SampleGrid`, `WGANCheckpoint`, `TimeLimit`: training callbacks.
+  - `SampleGrid`, `WGANCheckpoint`, `TimeLimit`, `QualityEvaluation`, `JsonlLogger`:
+    training callbacks.
   - `sample`, `load_generator`: images of a chosen class from a trained generator.
+  - `evaluate`: sample quality of a trained generator (see `cwgan.evaluate`).
   - `TrainConfig`, `train`: the run behind `python -m cwgan.train`.
 """
 
@@ -15,20 +17,24 @@ import os
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cwgan.callbacks import SampleGrid, TimeLimit, WGANCheckpoint  # noqa: E402
+from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid, TimeLimit,  # noqa: E402
+                             WGANCheckpoint)
 from cwgan.constraints import ClipConstraint  # noqa: E402
 from cwgan.data import load_mnist, make_dataset  # noqa: E402
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss  # noqa: E402
 from cwgan.model import ConditionalWGAN  # noqa: E402
-from cwgan.networks import build_critic, build_generator  # noqa: E402
+from cwgan.networks import (build_critic, build_generator, build_mlp_critic,  # noqa: E402
+                            build_mlp_generator, build_networks)
 from cwgan.sampling import load_generator, sample  # noqa: E402
+from cwgan.evaluate_lib import evaluate  # noqa: E402
 from cwgan.train_lib import TrainConfig, train  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClipConstraint", "ConditionalWGAN", "SampleGrid", "TimeLimit", "TrainConfig",
-    "WGANCheckpoint", "build_critic", "build_generator", "load_generator", "load_mnist",
-    "make_dataset", "sample", "train", "wasserstein_critic_loss",
-    "wasserstein_generator_loss",
+    "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "QualityEvaluation", "SampleGrid",
+    "TimeLimit", "TrainConfig", "WGANCheckpoint", "build_critic", "build_generator",
+    "build_mlp_critic", "build_mlp_generator", "build_networks", "evaluate",
+    "load_generator", "load_mnist", "make_dataset", "sample", "train",
+    "wasserstein_critic_loss", "wasserstein_generator_loss",
 ]

@@ -1,5 +1,7 @@
-"""Keras callbacks for training a `ConditionalWGAN`: sample grids, checkpoints, time limit."""
+"""Keras callbacks for training a `ConditionalWGAN`: sample grids, checkpoints, time limit,
+quality evaluation and a JSONL log of every epoch."""
 
+import json
 import logging
 import os
 import time
@@ -9,6 +11,7 @@ import numpy as np
 
 from cwgan.checkpoints import save_checkpoint
 from cwgan.checks import check_int, check_positive_float, check_seed
+from cwgan.evaluate_lib import evaluate_generator
 from cwgan.grids import save_grid
 
 logger = logging.getLogger("cwgan")
@@ -50,8 +53,7 @@ class SampleGrid(keras.callbacks.Callback):
         self._row_labels = [names[c] for c in classes]
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs and not self.model.stop_training \
-                and epoch + 1 != self.params.get("epochs"):
+        if not _due(self, epoch, self.every_n_epochs):
             return
         images = self.model.generator([self._noise, self._labels], training=False)
         images = (np.asarray(images)[..., 0] + 1.0) / 2.0
@@ -81,8 +83,7 @@ class WGANCheckpoint(keras.callbacks.Callback):
         self.dataset = dataset
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs and not self.model.stop_training \
-                and epoch + 1 != self.params.get("epochs"):
+        if not _due(self, epoch, self.every_n_epochs):
             return
         save_checkpoint(self.model, self.directory, epoch + 1, self.dataset)
 
@@ -109,3 +110,70 @@ class TimeLimit(keras.callbacks.Callback):
                             self.max_seconds / 60)
             self.stopped = True
             self.model.stop_training = True
+
+
+def _due(callback, epoch, every_n_epochs):
+    """True after every N-th epoch, the last one, and an early stop."""
+    return ((epoch + 1) % every_n_epochs == 0 or callback.model.stop_training
+            or epoch + 1 == callback.params.get("epochs"))
+
+
+class QualityEvaluation(keras.callbacks.Callback):
+    """Evaluates the generator every N epochs and adds the figures to the epoch's logs.
+
+    The figures (`cond_acc`, `fd`, `fd_class_mean`, `memorisation`; see `cwgan.evaluate`)
+    then appear in `History` and in `JsonlLogger`'s file. Put it before those in the
+    callback list.
+
+    Args:
+        judge: a `cwgan.evaluate.Judge` (see `cwgan.evaluate.make_judge`).
+        every_n_epochs: evaluate after every N-th epoch (and the last). Defaults to 5.
+        n_per_class: samples per class. Defaults to 200.
+        seed: the noise seed, the same at every evaluation. Defaults to 0.
+    """
+
+    KEYS = ("cond_acc", "fd", "fd_class_mean", "memorisation")
+
+    def __init__(self, judge, every_n_epochs=5, n_per_class=200, seed=0):
+        super().__init__()
+        self.judge = judge
+        self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
+        self.n_per_class = n_per_class
+        self.seed = check_seed("seed", seed)
+        self.last = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not _due(self, epoch, self.every_n_epochs):
+            return
+        self.last = evaluate_generator(self.model.generator, self.model.classes,
+                                       self.model.latent_dim, self.judge, self.n_per_class,
+                                       self.seed)
+        for key in self.KEYS:
+            logs[key] = self.last["generator"][key]
+        logs["cond_acc_per_class"] = self.last["generator"]["cond_acc_per_class"]
+
+
+class JsonlLogger(keras.callbacks.Callback):
+    """Appends one JSON line per epoch: epoch, generator iterations, wall time, the logs.
+
+    Appends (never truncates), so a resumed run continues the same file.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = os.fspath(path)
+
+    def on_train_begin(self, logs=None):
+        self._start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1,
+                  "generator_iterations": int(self.model.generator_iterations.numpy()),
+                  "seconds": round(time.monotonic() - self._start, 2)}
+        for key, value in (logs or {}).items():
+            record[key] = value if isinstance(value, dict) else float(value)
+        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())

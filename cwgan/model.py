@@ -84,7 +84,11 @@ class ConditionalWGAN(keras.Model):
                 When the networks compute in float16 (built under the `mixed_float16`
                 policy), both are wrapped in `keras.optimizers.LossScaleOptimizer`.
             **kwargs: e.g. `jit_compile`, `steps_per_execution`, `run_eagerly`.
+                `jit_compile` defaults to True (XLA) on every device: Keras enables it only
+                on GPUs, but on a CPU it made the step 1.37x faster too
+                (`python -m cwgan.bench`, "xla").
         """
+        kwargs.setdefault("jit_compile", True)
         self.g_optimizer = self._with_loss_scaling(
             g_optimizer or keras.optimizers.RMSprop(DEFAULT_LEARNING_RATE))
         self.c_optimizer = self._with_loss_scaling(

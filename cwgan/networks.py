@@ -1,4 +1,9 @@
-"""The generator and critic networks (DCGAN-style, sized for 28x28 images on a CPU).
+"""The generator and critic networks, sized for 28x28 images on a CPU.
+
+Two families: "dcgan" (convolutional) and "mlp" (fully connected; several times fewer
+operations per image, so several times more iterations in the same time on a CPU).
+The critic takes the label either by concatenation (one-hot planes or vector joined to
+the image) or by projection (Miyato & Koyama 2018: score = w.h + <embed(y), h>).
 
 Both are functional `keras.Model`s built from stock layers only, so a saved
 `generator.keras` loads with plain Keras, without importing cwgan.
@@ -47,7 +52,28 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     return keras.Model([noise, label], image, name="generator")
 
 
-def build_critic(num_classes=NUM_CLASSES, width=64):
+ARCHITECTURES = ("dcgan", "mlp")
+CONDITIONINGS = ("concat", "projection")
+
+
+def _score(features, label, num_classes, conditioning):
+    """The critic's linear head, with the label projected onto the features if asked."""
+    score = layers.Dense(1, dtype="float32", name="score")(features)
+    if conditioning == "projection":
+        embedded = layers.Embedding(num_classes, features.shape[-1],
+                                    name="label_projection")(label)
+        projected = layers.Dot(axes=1, dtype="float32")([embedded, features])
+        score = layers.Add(dtype="float32", name="projected_score")([score, projected])
+    return score
+
+
+def _check_conditioning(conditioning):
+    if conditioning not in CONDITIONINGS:
+        raise ValueError(f"Invalid value for argument `conditioning`. Received: "
+                         f"conditioning={conditioning!r}. Expected one of {CONDITIONINGS}.")
+
+
+def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat"):
     """Maps (image, label) to an unbounded real score f(image | label).
 
     The label enters as one-hot planes stacked onto the image. A learned embedding would
@@ -62,11 +88,14 @@ def build_critic(num_classes=NUM_CLASSES, width=64):
     Args:
         num_classes: number of label values.
         width: channels of the first convolution; the second has twice as many.
+        conditioning: "concat" (one-hot planes) or "projection" (planes and a projection
+            of a label embedding onto the last features).
 
     Returns:
         A `keras.Model` taking `[images (batch, 28, 28, 1), labels (batch,) int]` and
         returning scores of shape `(batch, 1)`.
     """
+    _check_conditioning(conditioning)
     image = keras.Input(shape=IMAGE_SHAPE, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
     planes = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
@@ -78,5 +107,56 @@ def build_critic(num_classes=NUM_CLASSES, width=64):
     x = layers.Conv2D(2 * width, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
-    score = layers.Dense(1, dtype="float32", name="score")(x)  # float32 under mixed precision
-    return keras.Model([image, label], score, name="critic")
+    return keras.Model([image, label], _score(x, label, num_classes, conditioning),
+                       name="critic")
+
+
+def build_mlp_generator(latent_dim=100, num_classes=NUM_CLASSES, width=256, embedding_dim=50):
+    """Fully connected (noise, label) -> image in [-1, 1]: widths w, 2w, 4w, then 784.
+
+    Same calling convention and output as `build_generator`.
+    """
+    noise = keras.Input(shape=(latent_dim,), name="noise")
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    embedded = layers.Embedding(num_classes, embedding_dim, name="label_embedding")(label)
+    x = layers.Concatenate(name="noise_and_label")([noise, embedded])
+    for i, units in enumerate((width, 2 * width, 4 * width)):
+        x = layers.Dense(units, use_bias=i == 0)(x)
+        if i:
+            x = layers.BatchNormalization()(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = layers.Dense(IMAGE_SHAPE[0] * IMAGE_SHAPE[1], activation="tanh", dtype="float32")(x)
+    image = layers.Reshape(IMAGE_SHAPE, dtype="float32", name="image")(x)
+    return keras.Model([noise, label], image, name="generator")
+
+
+def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat"):
+    """Fully connected (image, label) -> score: widths 2w, 2w, w; no batch norm.
+
+    The label joins the flattened image as a one-hot vector (full scale, see
+    `build_critic`), and with "projection" also through the projection head.
+    """
+    _check_conditioning(conditioning)
+    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
+    x = layers.Concatenate(name="image_and_label")([layers.Flatten()(image), onehot])
+    for units in (2 * width, 2 * width, width):
+        x = layers.LeakyReLU(0.2)(layers.Dense(units)(x))
+    return keras.Model([image, label], _score(x, label, num_classes, conditioning),
+                       name="critic")
+
+
+def build_networks(architecture="dcgan", latent_dim=100, width=None, conditioning="concat",
+                   num_classes=NUM_CLASSES):
+    """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp)."""
+    if architecture == "dcgan":
+        width = width or 64
+        return (build_generator(latent_dim, num_classes, width),
+                build_critic(num_classes, width, conditioning))
+    if architecture == "mlp":
+        width = width or 256
+        return (build_mlp_generator(latent_dim, num_classes, width),
+                build_mlp_critic(num_classes, width, conditioning))
+    raise ValueError(f"Invalid value for argument `architecture`. Received: architecture="
+                     f"{architecture!r}. Expected one of {ARCHITECTURES}.")

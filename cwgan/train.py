@@ -27,6 +27,12 @@ _N_CRITIC = flags.DEFINE_integer(
 _CLIP_VALUE = flags.DEFINE_float("clip_value", 0.01, "Critic weights are clipped to [-c, c].")
 _LEARNING_RATE = flags.DEFINE_float("learning_rate", 5e-5, "RMSprop learning rate.")
 _LATENT_DIM = flags.DEFINE_integer("latent_dim", 100, "Noise vector length.", lower_bound=1)
+_ARCHITECTURE = flags.DEFINE_enum("architecture", "dcgan", ["dcgan", "mlp"],
+                                  "Network family (cwgan/networks.py).")
+_WIDTH = flags.DEFINE_integer("width", None, "Network width (default: 64 for dcgan, 256 "
+                              "for mlp).", lower_bound=1)
+_CONDITIONING = flags.DEFINE_enum("conditioning", "concat", ["concat", "projection"],
+                                  "How the label enters the critic.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Data set.")
 _DATA_DIR = flags.DEFINE_string(
@@ -39,9 +45,14 @@ _GRID_EVERY = flags.DEFINE_integer("grid_every", 1, "Draw a grid every N epochs.
                                    lower_bound=1)
 _MAX_MINUTES = flags.DEFINE_float(
     "max_minutes", None, "Stop cleanly after this much wall time, saving as at an epoch end.")
-_JIT_COMPILE = flags.DEFINE_enum(
-    "jit_compile", "auto", ["auto", "true", "false"],
-    "XLA-compile the train step (auto: on GPU only, as Keras does).")
+_JIT_COMPILE = flags.DEFINE_boolean(
+    "jit_compile", True, "XLA-compile the train step (faster on CPU too; --nojit_compile "
+    "turns it off).")
+_EVAL_EVERY = flags.DEFINE_integer(
+    "eval_every", 0, "Evaluate sample quality every N epochs into metrics.jsonl and the "
+    "History (0: never; python -m cwgan.evaluate does it afterwards).", lower_bound=0)
+_EVAL_N_PER_CLASS = flags.DEFINE_integer(
+    "eval_n_per_class", 200, "Samples per class for --eval_every.", lower_bound=20)
 _MIXED_PRECISION = flags.DEFINE_boolean(
     "mixed_precision", False, "mixed_float16 compute with loss scaling (for GPUs); "
     "variables and the critic's scores stay float32.")
@@ -82,10 +93,13 @@ def main(argv):
             steps_per_epoch=_STEPS_PER_EPOCH.value, batch_size=_BATCH_SIZE.value,
             n_critic=_N_CRITIC.value, clip_value=_CLIP_VALUE.value,
             learning_rate=_LEARNING_RATE.value, latent_dim=_LATENT_DIM.value,
+            architecture=_ARCHITECTURE.value, width=_WIDTH.value,
+            conditioning=_CONDITIONING.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             checkpoint_dir=_CHECKPOINT_DIR.value, samples_dir=_SAMPLES_DIR.value,
             grid_every=_GRID_EVERY.value, max_minutes=_MAX_MINUTES.value,
-            jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value)
+            jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value,
+            eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value)
     except ValueError as e:
         # "argument `x`" in the library's messages is flag --x here.
         raise app.UsageError(str(e).replace("argument `", "flag `--"), exitcode=2) from None

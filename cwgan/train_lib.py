@@ -7,16 +7,19 @@ from typing import Optional, Tuple
 
 import keras
 
-from cwgan.callbacks import SampleGrid, TimeLimit, WGANCheckpoint
+from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid, TimeLimit,
+                             WGANCheckpoint)
 from cwgan.checkpoints import (MODEL_FILE, GENERATOR_CONFIG_FILE, TRAIN_CONFIG_FILE,
                                read_json, write_json)
 from cwgan.checks import check_int, check_positive_float, check_seed
 from cwgan.data import CLASS_NAMES, DATASETS, load_mnist, make_dataset, parse_digits
+from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
 from cwgan.model import ConditionalWGAN
+from cwgan.networks import ARCHITECTURES, CONDITIONINGS, build_networks
 
 logger = logging.getLogger("cwgan")
 
-JIT_CHOICES = ("auto", "true", "false")
+METRICS_FILE = "metrics.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +34,9 @@ class TrainConfig:
     clip_value: float = 0.01
     learning_rate: float = 5e-5
     latent_dim: int = 100
+    architecture: str = "dcgan"
+    width: Optional[int] = None
+    conditioning: str = "concat"
     seed: int = 0
     dataset: str = "mnist"
     data_dir: Optional[str] = None
@@ -38,8 +44,10 @@ class TrainConfig:
     samples_dir: Optional[str] = None
     grid_every: int = 1
     max_minutes: Optional[float] = None
-    jit_compile: str = "auto"
+    jit_compile: bool = True
     mixed_precision: bool = False
+    eval_every: int = 0
+    eval_n_per_class: int = 200
     verbose: int = 1
 
     def __post_init__(self):
@@ -55,14 +63,21 @@ class TrainConfig:
         set_("latent_dim", check_int("latent_dim", self.latent_dim, minimum=1))
         set_("seed", check_seed("seed", self.seed))
         set_("grid_every", check_int("grid_every", self.grid_every, minimum=1))
+        set_("eval_every", check_int("eval_every", self.eval_every, minimum=0))
+        set_("eval_n_per_class", check_int("eval_n_per_class", self.eval_n_per_class,
+                                           minimum=MIN_PER_CLASS))
         if self.max_minutes is not None:
             set_("max_minutes", check_positive_float("max_minutes", self.max_minutes))
         if self.dataset not in DATASETS:
             raise ValueError(f"Invalid value for argument `dataset`. Received: dataset="
                              f"{self.dataset!r}. Expected one of {DATASETS}.")
-        if self.jit_compile not in JIT_CHOICES:
-            raise ValueError(f"Invalid value for argument `jit_compile`. Received: "
-                             f"jit_compile={self.jit_compile!r}. Expected one of {JIT_CHOICES}.")
+        if self.width is not None:
+            set_("width", check_int("width", self.width, minimum=1))
+        for name, choices in (("architecture", ARCHITECTURES),
+                              ("conditioning", CONDITIONINGS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
+                                 f"{getattr(self, name)!r}. Expected one of {choices}.")
 
     @property
     def grid_dir(self):
@@ -72,33 +87,51 @@ class TrainConfig:
         return dataclasses.asdict(self) | {"digits": list(self.digits)}
 
 
+# Options that shape the model: a checkpoint made with others cannot be resumed.
+MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "clip_value", "architecture", "width",
+                 "conditioning", "dataset")
+
+
+def _build(config):
+    # The dtype policy only matters while layers are built; saved layers keep theirs.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
+    try:
+        generator, critic = build_networks(config.architecture, config.latent_dim,
+                                           config.width, config.conditioning)
+        model = ConditionalWGAN(generator, critic, latent_dim=config.latent_dim,
+                                classes=config.digits, n_critic=config.n_critic,
+                                clip_value=config.clip_value, seed=config.seed)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    model.compile(
+        g_optimizer=keras.optimizers.RMSprop(config.learning_rate),
+        c_optimizer=keras.optimizers.RMSprop(config.learning_rate),
+        jit_compile=bool(config.jit_compile))
+    return model
+
+
+def _check_resumable(config):
+    """Raises unless the run in `checkpoint_dir` (if any) was made with the same model options."""
+    saved_path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
+    if not os.path.exists(saved_path):
+        return
+    saved = read_json(saved_path)
+    ours = config.to_json()
+    diff = [f"{k}: saved {saved.get(k)!r}, asked {ours[k]!r}"
+            for k in MODEL_OPTIONS if saved.get(k) != ours[k]]
+    if diff:
+        raise ValueError(
+            f"{config.checkpoint_dir} holds a run made with other options ({'; '.join(diff)}). "
+            "Pass another checkpoint_dir, or move that run away to start over.")
+
+
 def _resume_or_build(config):
-    """Loads the model in `checkpoint_dir` if one is there and matches, else builds one."""
+    """Loads the model in `checkpoint_dir` if there is one, else builds a new one."""
     path = os.path.join(config.checkpoint_dir, MODEL_FILE)
     if not os.path.exists(path):
-        # The policy only matters while layers are built; saved layers keep theirs.
-        previous = keras.config.dtype_policy()
-        keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
-        try:
-            model = ConditionalWGAN(latent_dim=config.latent_dim, classes=config.digits,
-                                    n_critic=config.n_critic, clip_value=config.clip_value,
-                                    seed=config.seed)
-        finally:
-            keras.config.set_dtype_policy(previous)
-        model.compile(
-            g_optimizer=keras.optimizers.RMSprop(config.learning_rate),
-            c_optimizer=keras.optimizers.RMSprop(config.learning_rate),
-            jit_compile={"auto": "auto", "true": True, "false": False}[config.jit_compile])
-        return model, 0
+        return _build(config), 0
     model = keras.saving.load_model(path, safe_mode=True)
-    saved = {"latent_dim": model.latent_dim, "digits": tuple(model.classes),
-             "n_critic": model.n_critic, "clip_value": model.clip_value}
-    wanted = {k: getattr(config, k) for k in saved}
-    if saved != wanted:
-        diff = {k: (saved[k], wanted[k]) for k in saved if saved[k] != wanted[k]}
-        raise ValueError(
-            f"{path} holds a model trained with different options ({', '.join(f'{k}: saved {a}, asked {b}' for k, (a, b) in diff.items())}). "
-            "Pass another checkpoint_dir, or move that run away to start over.")
     epoch = read_json(os.path.join(config.checkpoint_dir, GENERATOR_CONFIG_FILE))["epoch"]
     logger.info("Resuming from %s: epoch %d, generator iteration %d.", path, epoch,
                 int(model.generator_iterations.numpy()))
@@ -117,6 +150,7 @@ def train(config):
     if config.steps_per_epoch is not None:
         dataset = dataset.repeat()
     os.makedirs(config.checkpoint_dir, exist_ok=True)
+    _check_resumable(config)
     write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE), config.to_json())
     model, initial_epoch = _resume_or_build(config)
     callbacks = [
@@ -124,6 +158,13 @@ def train(config):
                    class_names=CLASS_NAMES[config.dataset]),
         WGANCheckpoint(config.checkpoint_dir, dataset=config.dataset),
     ]
+    if config.eval_every:
+        judge = make_judge(config.digits, config.dataset, config.data_dir, seed=config.seed)
+        logger.info("Quality judge: classifier accuracy %.4f on held-out real digits.",
+                    judge.classifier_accuracy)
+        callbacks.append(QualityEvaluation(judge, config.eval_every, config.eval_n_per_class,
+                                           config.seed))
+    callbacks.append(JsonlLogger(os.path.join(config.checkpoint_dir, METRICS_FILE)))
     if config.max_minutes is not None:
         callbacks.append(TimeLimit(config.max_minutes))
     if initial_epoch >= config.epochs:

@@ -6,7 +6,6 @@ import sys
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import cwgan  # noqa: E402
@@ -21,14 +20,17 @@ def data():
     return cwgan.load_mnist(data_dir=TEST_DATA)
 
 
-def tiny_model(n_critic=2, clip_value=0.01, classes=None, latent_dim=8, seed=0):
+def tiny_model(n_critic=2, clip_value=0.01, classes=None, latent_dim=8, seed=0,
+               jit_compile=False):
+    """A small ConditionalWGAN; without XLA by default (compiles faster; XLA is the
+    default of compile() and is tested explicitly and by the CLI tests)."""
     keras.utils.set_random_seed(seed)
     model = cwgan.ConditionalWGAN(
         generator=cwgan.build_generator(latent_dim, width=8, embedding_dim=4),
         critic=cwgan.build_critic(width=8),
         latent_dim=latent_dim, classes=classes, n_critic=n_critic,
         clip_value=clip_value, seed=seed)
-    model.compile()
+    model.compile(jit_compile=jit_compile)
     return model
 
 

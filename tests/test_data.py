@@ -2,7 +2,6 @@
 
 import gzip
 import logging
-import os
 import struct
 
 import keras

@@ -27,20 +27,28 @@ def test_train_step_clips_every_critic_weight_and_updates_both_networks(data):
     assert any(not np.allclose(a, b) for a, b in zip(critic_before, weights(model.critic)))
 
 
+def test_xla_is_the_default():
+    model = cwgan.ConditionalWGAN(generator=cwgan.build_generator(100, width=4),
+                                  critic=cwgan.build_critic(width=4))
+    model.compile()
+    assert model.jit_compile is True
+
+
 def test_critic_starts_inside_the_clip_box():
     model = tiny_model(clip_value=0.003)
     assert max(np.abs(v.numpy()).max() for v in model.critic.trainable_variables) <= 0.003
 
 
-@pytest.mark.parametrize("n_critic", [1, 3])
-def test_n_critic_critic_updates_per_generator_update(data, n_critic):
+@pytest.mark.parametrize("n_critic, jit_compile", [(1, False), (3, False), (3, True)])
+def test_n_critic_critic_updates_per_generator_update(data, n_critic, jit_compile):
     images, labels = data
-    model = tiny_model(n_critic=n_critic)
+    model = tiny_model(n_critic=n_critic, jit_compile=jit_compile)
     model.fit(cwgan.make_dataset(images, labels, batch_size=8, n_critic=n_critic),
               steps_per_epoch=3, epochs=1, verbose=0)
     assert int(model.g_optimizer.iterations.numpy()) == 3
     assert int(model.c_optimizer.iterations.numpy()) == 3 * n_critic
     assert model.generator_iterations is model.g_optimizer.iterations
+    assert max(np.abs(v.numpy()).max() for v in model.critic.trainable_variables) <= 0.01 + 1e-7
 
 
 def test_metrics_are_in_history_and_estimate_is_minus_critic_loss(data):

@@ -1,6 +1,5 @@
 """cwgan.sample and the saved generator."""
 
-import os
 import subprocess
 
 import numpy as np

@@ -1,0 +1,30 @@
+r"""Wasserstein estimate vs sample quality of a run: `python -m cwgan.report`.
+
+    python -m cwgan.report --checkpoint_dir=checkpoints   # writes checkpoints/report.png
+
+See `cwgan/report_lib.py`. Prints the correlation figures as JSON.
+"""
+
+import json
+
+from absl import app, flags
+
+from cwgan.report_lib import report
+
+_CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "The run's directory.")
+_SAMPLES_DIR = flags.DEFINE_string("samples_dir", None, "Grids (default: <dir>/samples).")
+_OUT = flags.DEFINE_string("out", None, "PNG path (default: <checkpoint_dir>/report.png).")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
+    try:
+        result = report(_CHECKPOINT_DIR.value, _OUT.value, _SAMPLES_DIR.value)
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(str(e), exitcode=2) from None
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    app.run(main)

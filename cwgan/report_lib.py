@@ -1,0 +1,112 @@
+r"""Does the Wasserstein estimate track sample quality? (behind `python -m cwgan.report`)
+
+Reads a run's `metrics.jsonl` (written by `python -m cwgan.train`; quality figures need
+`--eval_every`), draws the critic's Wasserstein estimate and the quality metrics against
+generator iterations in one PNG beside the latest sample grid, and prints how strongly the
+estimate and the Fréchet distance move together (Pearson and Spearman correlation over the
+evaluated epochs). The WGAN paper's claim is a positive correlation: the estimate falls as
+samples improve.
+"""
+
+import glob
+import json
+import os
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from cwgan.checkpoints import atomic_write
+
+
+def read_jsonl(path):
+    """The records of a JSONL file, skipping a torn last line (a run killed mid-write)."""
+    records = []
+    with open(path) as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return records
+
+
+def _ranks(x):
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x))
+    return ranks
+
+
+def correlation(records, a="wasserstein_estimate", b="fd"):
+    """Pearson and Spearman correlation of `a` and `b` over records holding both."""
+    pairs = [(r[a], r[b]) for r in records if a in r and b in r]
+    result = {"x": a, "y": b, "n_points": len(pairs), "pearson": None, "spearman": None}
+    if len(pairs) >= 3:
+        x, y = np.array(pairs, np.float64).T
+        if x.std() > 0 and y.std() > 0:
+            result["pearson"] = float(np.corrcoef(x, y)[0, 1])
+            result["spearman"] = float(np.corrcoef(_ranks(x), _ranks(y))[0, 1])
+    return result
+
+
+def draw_report(records, grid_path, out_path, title=""):
+    """Writes the report PNG: estimate and metrics vs iterations, and the latest grid."""
+    fig = Figure(figsize=(13, 4.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 3, width_ratios=[1.2, 1.2, 1])
+    it = [r["generator_iterations"] for r in records]
+    axes[0].plot(it, [r["wasserstein_estimate"] for r in records], color="tab:blue")
+    axes[0].set_xlabel("generator iterations")
+    axes[0].set_ylabel("Wasserstein estimate (epoch mean)")
+    axes[0].set_title("critic's estimate")
+    evaluated = [r for r in records if "fd" in r]
+    if evaluated:
+        eit = [r["generator_iterations"] for r in evaluated]
+        axes[1].plot(eit, [r["fd"] for r in evaluated], "o-", color="tab:red", label="FD")
+        axes[1].plot(eit, [r["fd_class_mean"] for r in evaluated], "s--", color="tab:orange",
+                     label="FD within class (mean)")
+        axes[1].set_yscale("log")
+        axes[1].set_ylabel("Fréchet distance (classifier features)")
+        twin = axes[1].twinx()
+        twin.plot(eit, [r["cond_acc"] for r in evaluated], "^-", color="tab:green",
+                  label="cond_acc")
+        twin.set_ylim(0, 1)
+        twin.set_ylabel("cond_acc")
+        lines = axes[1].get_legend_handles_labels()
+        lines2 = twin.get_legend_handles_labels()
+        axes[1].legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="center right")
+    else:
+        axes[1].text(0.5, 0.5, "no quality figures\n(train with --eval_every)",
+                     ha="center", va="center", transform=axes[1].transAxes)
+    axes[1].set_xlabel("generator iterations")
+    axes[1].set_title("sample quality")
+    if grid_path:
+        axes[2].imshow(imread(grid_path))
+        axes[2].set_title(os.path.basename(grid_path), fontsize=9)
+    axes[2].axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def report(checkpoint_dir, out_path=None, samples_dir=None):
+    """Draws `<checkpoint_dir>/report.png` (or `out_path`); returns the correlation dict."""
+    metrics_path = os.path.join(checkpoint_dir, "metrics.jsonl")
+    if not os.path.isfile(metrics_path):
+        raise FileNotFoundError(
+            f"No metrics.jsonl in checkpoint_dir={checkpoint_dir!r}: train with "
+            "`python -m cwgan.train` first (add --eval_every=N for quality figures).")
+    records = read_jsonl(metrics_path)
+    if not records:
+        raise ValueError(f"{metrics_path} holds no complete record yet.")
+    grids = sorted(glob.glob(os.path.join(samples_dir or os.path.join(checkpoint_dir,
+                                                                      "samples"), "grid_*.png")))
+    corr = correlation(records)
+    title = (f"{checkpoint_dir}: corr(Wasserstein estimate, FD) over {corr['n_points']} "
+             f"evaluations: Pearson {corr['pearson']}, Spearman {corr['spearman']}"
+             if corr["pearson"] is not None else str(checkpoint_dir))
+    out_path = out_path or os.path.join(checkpoint_dir, "report.png")
+    draw_report(records, grids[-1] if grids else None, out_path, title)
+    return {"report": out_path, **corr}
