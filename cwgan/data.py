@@ -10,11 +10,13 @@ of `ConditionalWGAN` is one generator iteration and each of its critic updates t
 fresh real batch.
 """
 
+import contextlib
 import glob
 import gzip
 import logging
 import os
 import struct
+import sys
 
 import keras
 import numpy as np
@@ -109,7 +111,9 @@ def _load_default(split, dataset):
     """Keras' loader first (user's cache or download); then local copies, with a log line."""
     loader = getattr(keras.datasets, dataset)
     try:
-        train, test = loader.load_data()
+        # Keras prints its download progress to stdout; keep stdout for our results.
+        with contextlib.redirect_stdout(sys.stderr):
+            train, test = loader.load_data()
         images, labels = train if split == "train" else test
         return images, labels, f"keras.datasets.{dataset}"
     except Exception as e:  # Keras raises a bare Exception on a failed download.

@@ -72,7 +72,7 @@ def train_classifier(path, dataset="mnist", data_dir=None, epochs=8, seed=0, ver
     import tensorflow as tf
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(128)
     ds = ds.map(lambda a, b: (augment(a, training=True), b)).prefetch(2)
-    model.fit(ds, epochs=epochs, verbose=verbose)
+    model.fit(ds, epochs=epochs, verbose=verbose, shuffle=False)
     accuracy = float(model.evaluate(x_held, y_held, verbose=0)[1])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write(path, model.save)
@@ -136,6 +136,7 @@ class Judge:
         held_nn = nearest_distances(held_images, train_images)
         self.memorisation_threshold = float(np.quantile(held_nn, MEMORISATION_QUANTILE))
         self.held_images, self.held_labels = held_images, held_labels
+        self._floors = {}
 
     def features(self, images):
         feats, probs = self._features.predict(images, batch_size=500, verbose=0)
@@ -162,10 +163,13 @@ class Judge:
         }
 
     def real_floor(self, classes, n_per_class):
-        """The metrics of up to `n_per_class` held-out real images per class."""
-        keep = np.concatenate([np.flatnonzero(self.held_labels == c)[:n_per_class]
-                               for c in classes])
-        return self.metrics(self.held_images[keep], self.held_labels[keep])
+        """The metrics of up to `n_per_class` held-out real images per class (cached)."""
+        key = (tuple(classes), n_per_class)
+        if key not in self._floors:
+            keep = np.concatenate([np.flatnonzero(self.held_labels == c)[:n_per_class]
+                                   for c in classes])
+            self._floors[key] = self.metrics(self.held_images[keep], self.held_labels[keep])
+        return self._floors[key]
 
 
 def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):

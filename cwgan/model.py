@@ -4,13 +4,15 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from cwgan.checks import check_int, check_seed
+from cwgan.checks import check_int, check_positive_float, check_seed
 from cwgan.constraints import ClipConstraint
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, parse_digits
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from cwgan.networks import build_critic, build_generator
 
 DEFAULT_LEARNING_RATE = 5e-5  # The WGAN paper's RMSprop learning rate.
+GP_LEARNING_RATE = 1e-4  # WGAN-GP's Adam(1e-4, beta_1=0, beta_2=0.9).
+CONSTRAINTS = ("clip", "gp")
 
 
 @keras.saving.register_keras_serializable(package="cwgan")
@@ -46,11 +48,22 @@ class ConditionalWGAN(keras.Model):
         n_critic: critic updates per generator update. Defaults to 5.
         clip_value: the clip c. Defaults to 0.01.
         seed: seed of the noise drawn inside the train step. Defaults to None.
+        constraint: how the critic is kept Lipschitz: "clip" (the WGAN paper, default) or
+            "gp" (WGAN-GP, Gulrajani et al. 2017: no clipping; a penalty
+            gp_weight * E[(|grad f(x_hat | y)| - 1)^2] on random interpolates x_hat of
+            real and fake images of the same labels).
+        gp_weight: the penalty's lambda, for "gp". Defaults to 10.
     """
 
     def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
-                 n_critic=5, clip_value=0.01, seed=None, **kwargs):
+                 n_critic=5, clip_value=0.01, seed=None, constraint="clip", gp_weight=10.0,
+                 **kwargs):
         super().__init__(**kwargs)
+        if constraint not in CONSTRAINTS:
+            raise ValueError(f"Invalid value for argument `constraint`. Received: "
+                             f"constraint={constraint!r}. Expected one of {CONSTRAINTS}.")
+        self.constraint = constraint
+        self.gp_weight = check_positive_float("gp_weight", gp_weight)
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         self.classes = parse_digits(classes)
         self.n_critic = check_int("n_critic", n_critic, minimum=1)
@@ -65,9 +78,10 @@ class ConditionalWGAN(keras.Model):
                 f"Invalid value for argument `latent_dim`. Received: latent_dim="
                 f"{self.latent_dim}, but the generator takes noise of length "
                 f"{generator_latent}. Expected them to match.")
-        for variable in self.critic.trainable_variables:
-            variable.constraint = self.clip
-            variable.assign(self.clip(variable))
+        if constraint == "clip":
+            for variable in self.critic.trainable_variables:
+                variable.constraint = self.clip
+                variable.assign(self.clip(variable))
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
@@ -78,8 +92,9 @@ class ConditionalWGAN(keras.Model):
         """Sets the two optimizers; other keyword arguments go to `keras.Model.compile`.
 
         Args:
-            g_optimizer: the generator's optimizer. Defaults to RMSprop(5e-5).
-            c_optimizer: the critic's optimizer. Defaults to RMSprop(5e-5). RMSprop, not
+            g_optimizer: the generator's optimizer. Defaults to RMSprop(5e-5), or for
+                constraint="gp" Adam(1e-4, beta_1=0, beta_2=0.9) as in WGAN-GP.
+            c_optimizer: the critic's optimizer. Defaults as g_optimizer. RMSprop, not
                 a momentum method, as the WGAN paper recommends for the clipped critic.
                 When the networks compute in float16 (built under the `mixed_float16`
                 policy), both are wrapped in `keras.optimizers.LossScaleOptimizer`.
@@ -89,16 +104,21 @@ class ConditionalWGAN(keras.Model):
                 (`python -m cwgan.bench`, "xla").
         """
         kwargs.setdefault("jit_compile", True)
-        self.g_optimizer = self._with_loss_scaling(
-            g_optimizer or keras.optimizers.RMSprop(DEFAULT_LEARNING_RATE))
-        self.c_optimizer = self._with_loss_scaling(
-            c_optimizer or keras.optimizers.RMSprop(DEFAULT_LEARNING_RATE))
+        self.g_optimizer = self._with_loss_scaling(g_optimizer or self.default_optimizer())
+        self.c_optimizer = self._with_loss_scaling(c_optimizer or self.default_optimizer())
         # `model.optimizer` is the generator's, so `model.optimizer.iterations` counts
         # generator iterations (what TensorBoard and Keras' callbacks call the step).
         super().compile(optimizer=self.g_optimizer, **kwargs)
         # Built now, each on its own network, so that a reload can restore their state.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.c_optimizer.build(self.critic.trainable_variables)
+
+    def default_optimizer(self, learning_rate=None):
+        """The paper's optimizer for this constraint (a new instance)."""
+        if self.constraint == "gp":
+            return keras.optimizers.Adam(learning_rate or GP_LEARNING_RATE, beta_1=0.0,
+                                         beta_2=0.9)
+        return keras.optimizers.RMSprop(learning_rate or DEFAULT_LEARNING_RATE)
 
     def _with_loss_scaling(self, optimizer):
         optimizer = keras.optimizers.get(optimizer)
@@ -154,10 +174,23 @@ class ConditionalWGAN(keras.Model):
                 [ops.concatenate([real, fake], 0), ops.concatenate([labels, labels], 0)],
                 training=True)
             loss = wasserstein_critic_loss(scores[:batch_size], scores[batch_size:])
+            if self.constraint == "gp":
+                loss += self.gp_weight * self._gradient_penalty(real, fake, labels)
             scaled = self.c_optimizer.scale_loss(loss)  # loss scaling under float16
         grads = tape.gradient(scaled, self.critic.trainable_variables)
         self.c_optimizer.apply(grads, self.critic.trainable_variables)  # then clips
         return loss
+
+    def _gradient_penalty(self, real, fake, labels):
+        """E[(|d f(x_hat | y) / d x_hat| - 1)^2], x_hat between real and fake of label y."""
+        eps = keras.random.uniform((ops.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
+        x_hat = eps * real + (1.0 - eps) * fake
+        with tf.GradientTape() as tape:
+            tape.watch(x_hat)
+            scores = self.critic([x_hat, labels], training=True)
+        grads = tape.gradient(scores, x_hat)
+        norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
+        return ops.mean(ops.square(norms - 1.0))
 
     def _generator_step(self, labels):
         noise = self._noise(ops.shape(labels)[0])
@@ -191,6 +224,8 @@ class ConditionalWGAN(keras.Model):
             "n_critic": self.n_critic,
             "clip_value": self.clip_value,
             "seed": self.seed,
+            "constraint": self.constraint,
+            "gp_weight": self.gp_weight,
         }
 
     @classmethod

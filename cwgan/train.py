@@ -25,13 +25,17 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per critic batch.",
 _N_CRITIC = flags.DEFINE_integer(
     "n_critic", 5, "Critic updates per generator update.", lower_bound=1)
 _CLIP_VALUE = flags.DEFINE_float("clip_value", 0.01, "Critic weights are clipped to [-c, c].")
-_LEARNING_RATE = flags.DEFINE_float("learning_rate", 5e-5, "RMSprop learning rate.")
+_LEARNING_RATE = flags.DEFINE_float(
+    "learning_rate", None, "Learning rate of both optimizers (default: RMSprop 5e-4 for "
+    "clip, docs/recipe.md; Adam 1e-4 for gp). The WGAN paper used 5e-5.")
+_CONSTRAINT = flags.DEFINE_enum(
+    "constraint", "clip", ["clip", "gp"], "Critic constraint: weight clipping (the WGAN "
+    "paper) or a gradient penalty (WGAN-GP: Adam, lambda 10, no clipping).")
 _LATENT_DIM = flags.DEFINE_integer("latent_dim", 100, "Noise vector length.", lower_bound=1)
 _ARCHITECTURE = flags.DEFINE_enum("architecture", "dcgan", ["dcgan", "mlp"],
                                   "Network family (cwgan/networks.py).")
-_WIDTH = flags.DEFINE_integer("width", None, "Network width (default: 64 for dcgan, 256 "
-                              "for mlp).", lower_bound=1)
-_CONDITIONING = flags.DEFINE_enum("conditioning", "concat", ["concat", "projection"],
+_WIDTH = flags.DEFINE_integer("width", 32, "Network width.", lower_bound=1)
+_CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "projection"],
                                   "How the label enters the critic.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Data set.")
@@ -94,7 +98,7 @@ def main(argv):
             n_critic=_N_CRITIC.value, clip_value=_CLIP_VALUE.value,
             learning_rate=_LEARNING_RATE.value, latent_dim=_LATENT_DIM.value,
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
-            conditioning=_CONDITIONING.value,
+            conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             checkpoint_dir=_CHECKPOINT_DIR.value, samples_dir=_SAMPLES_DIR.value,
             grid_every=_GRID_EVERY.value, max_minutes=_MAX_MINUTES.value,

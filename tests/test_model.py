@@ -175,3 +175,41 @@ def test_mixed_precision_runs_with_loss_scaling_and_keeps_the_clip(data):
     for v in model.critic.trainable_variables:
         assert v.dtype == "float32" and np.abs(v.numpy()).max() <= 0.01 + 1e-7
     assert int(model.c_optimizer.iterations.numpy()) > 0
+
+
+def test_gradient_penalty_critic_is_not_clipped_and_trains(data, tmp_path):
+    images, labels = data
+    keras.utils.set_random_seed(0)
+    model = cwgan.ConditionalWGAN(
+        generator=cwgan.build_generator(8, width=8, embedding_dim=4),
+        critic=cwgan.build_critic(width=8), latent_dim=8, n_critic=2, constraint="gp")
+    model.compile(jit_compile=False)
+    assert isinstance(model.c_optimizer, keras.optimizers.Adam)
+    assert all(v.constraint is None for v in model.critic.trainable_variables)
+    for v in model.critic.trainable_variables:
+        v.assign(np.full(v.shape, 0.05, np.float32))
+    history = model.fit(cwgan.make_dataset(images, labels, batch_size=8, n_critic=2),
+                        steps_per_epoch=2, epochs=1, verbose=0)
+    assert np.isfinite(history.history["critic_loss"]).all()
+    assert max(np.abs(v.numpy()).max() for v in model.critic.trainable_variables) > 0.04
+    path = str(tmp_path / "gp.keras")
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    assert again.constraint == "gp" and again.gp_weight == 10.0
+
+
+def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
+    # A critic whose gradient w.r.t. the image is 1/28 everywhere: norm = 1 exactly.
+    image = keras.Input((28, 28, 1))
+    label = keras.Input((), dtype="int32")
+    score = keras.layers.Dense(1, use_bias=False, kernel_initializer=keras.initializers.Constant(
+        1.0 / 28.0))(keras.layers.Flatten()(image))
+    critic = keras.Model([image, label], score)
+    model = cwgan.ConditionalWGAN(generator=cwgan.build_generator(8, width=4), critic=critic,
+                                  latent_dim=8, constraint="gp")
+    real = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
+    fake = np.zeros_like(real)
+    labels = np.zeros(4, np.int32)
+    assert float(model._gradient_penalty(real, fake, labels)) == pytest.approx(0.0, abs=1e-6)
+    critic.layers[-1].kernel.assign(np.full((784, 1), 2.0 / 28.0, np.float32))
+    assert float(model._gradient_penalty(real, fake, labels)) == pytest.approx(1.0, rel=1e-4)
