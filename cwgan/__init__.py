@@ -9,7 +9,8 @@ Public API:
     training callbacks.
   - `sample`, `load_generator`: images of a chosen class from a trained generator.
   - `evaluate`: sample quality of a trained generator (see `cwgan.evaluate`).
-  - `TrainConfig`, `train`: the run behind `python -m cwgan.train`.
+  - `TrainConfig`, `build_model`, `train`: the run behind `python -m cwgan.train`
+    (`build_model(TrainConfig())` is the tuned CPU recipe).
 """
 
 import os
@@ -27,13 +28,13 @@ from cwgan.networks import (build_critic, build_generator, build_mlp_critic,  # 
                             build_mlp_generator, build_networks)
 from cwgan.sampling import load_generator, sample  # noqa: E402
 from cwgan.evaluate_lib import evaluate  # noqa: E402
-from cwgan.train_lib import TrainConfig, train  # noqa: E402
+from cwgan.train_lib import TrainConfig, build_model, train  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "QualityEvaluation", "SampleGrid",
-    "TimeLimit", "TrainConfig", "WGANCheckpoint", "build_critic", "build_generator",
+    "TimeLimit", "TrainConfig", "WGANCheckpoint", "build_critic", "build_generator", "build_model",
     "build_mlp_critic", "build_mlp_generator", "build_networks", "evaluate",
     "load_generator", "load_mnist", "make_dataset", "sample", "train",
     "wasserstein_critic_loss", "wasserstein_generator_loss",

@@ -121,9 +121,10 @@ def _due(callback, epoch, every_n_epochs):
 class QualityEvaluation(keras.callbacks.Callback):
     """Evaluates the generator every N epochs and adds the figures to the epoch's logs.
 
-    The figures (`cond_acc`, `fd`, `fd_class_mean`, `memorisation`; see `cwgan.evaluate`)
-    then appear in `History` and in `JsonlLogger`'s file. Put it before those in the
-    callback list.
+    The figures (`cond_acc`, `min_class_acc` (the worst class's), `fd`, `fd_class_mean`,
+    `memorisation`; see `cwgan.evaluate`) then appear in `History` and in `JsonlLogger`'s
+    file; the full result, per class, is in `.last`. Put it before those in the callback
+    list.
 
     Args:
         judge: a `cwgan.evaluate.Judge` (see `cwgan.evaluate.make_judge`).
@@ -150,7 +151,8 @@ class QualityEvaluation(keras.callbacks.Callback):
                                        self.seed)
         for key in self.KEYS:
             logs[key] = self.last["generator"][key]
-        logs["cond_acc_per_class"] = self.last["generator"]["cond_acc_per_class"]
+        # Logs hold scalars only (Keras averages them); the worst class stands for the rest.
+        logs["min_class_acc"] = min(self.last["generator"]["cond_acc_per_class"].values())
 
 
 class JsonlLogger(keras.callbacks.Callback):
@@ -170,8 +172,7 @@ class JsonlLogger(keras.callbacks.Callback):
         record = {"epoch": epoch + 1,
                   "generator_iterations": int(self.model.generator_iterations.numpy()),
                   "seconds": round(time.monotonic() - self._start, 2)}
-        for key, value in (logs or {}).items():
-            record[key] = value if isinstance(value, dict) else float(value)
+        record.update({key: float(value) for key, value in (logs or {}).items()})
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")

@@ -106,7 +106,17 @@ MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "clip_value", "architecture
                  "conditioning", "dataset", "constraint")
 
 
-def _build(config):
+def build_model(config=None):
+    """A compiled `ConditionalWGAN` as `config` (a `TrainConfig`) says; default: the recipe.
+
+    Example:
+
+    ```python
+    config = cwgan.TrainConfig()          # the CPU recipe of docs/recipe.md
+    model = cwgan.build_model(config)
+    ```
+    """
+    config = config or TrainConfig()
     # The dtype policy only matters while layers are built; saved layers keep theirs.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
@@ -145,7 +155,7 @@ def _resume_or_build(config):
     """Loads the model in `checkpoint_dir` if there is one, else builds a new one."""
     path = os.path.join(config.checkpoint_dir, MODEL_FILE)
     if not os.path.exists(path):
-        return _build(config), 0
+        return build_model(config), 0
     model = keras.saving.load_model(path, safe_mode=True)
     epoch = read_json(os.path.join(config.checkpoint_dir, GENERATOR_CONFIG_FILE))["epoch"]
     logger.info("Resuming from %s: epoch %d, generator iteration %d.", path, epoch,

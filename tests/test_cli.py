@@ -87,3 +87,30 @@ def test_resuming_with_other_options_is_refused(tmp_path):
     cwgan.train(cwgan.TrainConfig(digits=(3, 7), **base))
     with pytest.raises(ValueError, match=r"digits: saved \[3, 7\], asked \[1, 2\]"):
         cwgan.train(cwgan.TrainConfig(digits=(1, 2), **base))
+
+
+def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypatch):
+    from cwgan import evaluate_lib
+
+    # A judge over the shipped images (the test split stands in as both halves' source).
+    real_make_judge = evaluate_lib.make_judge
+
+    def small_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):
+        return real_make_judge(classes, dataset, data_dir,
+                               str(tmp_path / "judge.keras"), seed)
+
+    monkeypatch.setattr("cwgan.train_lib.make_judge", small_judge)
+    monkeypatch.setattr(evaluate_lib, "_test_halves", lambda dataset, data_dir: (
+        (lambda x, y: ((x[:100], y[:100]), (x[100:], y[100:])))(
+            *cwgan.load_mnist(data_dir=TEST_DATA))))
+    _, history = cwgan.train(cwgan.TrainConfig(
+        digits=(3, 7), epochs=2, steps_per_epoch=1, batch_size=4, n_critic=2, latent_dim=16,
+        data_dir=TEST_DATA, checkpoint_dir=str(tmp_path / "ck"), eval_every=2,
+        eval_n_per_class=20, verbose=0))
+    assert 0 <= history.history["cond_acc"][-1] <= 1
+    assert 0 <= history.history["min_class_acc"][-1] <= history.history["cond_acc"][-1] + 1e-9
+    lines = [json.loads(line) for line in (tmp_path / "ck" / "metrics.jsonl").read_text()
+             .splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2]
+    assert "fd" not in lines[0] and lines[1]["fd"] >= 0
+    assert lines[1]["generator_iterations"] == 2
