@@ -34,8 +34,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "QualityEvaluation", "SampleGrid",
-    "TimeLimit", "TrainConfig", "WGANCheckpoint", "build_critic", "build_generator", "build_model",
-    "build_mlp_critic", "build_mlp_generator", "build_networks", "evaluate",
+    "TimeLimit", "TrainConfig", "WGANCheckpoint", "build_critic", "build_generator",
+    "build_mlp_critic", "build_mlp_generator", "build_model", "build_networks", "evaluate",
     "load_generator", "load_mnist", "make_dataset", "sample", "train",
     "wasserstein_critic_loss", "wasserstein_generator_loss",
 ]

@@ -13,8 +13,11 @@ from cwgan.bench_lib import run_bench, table
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per critic batch.", lower_bound=1)
 _N_CRITIC = flags.DEFINE_integer("n_critic", 5, "Critic updates per generator update.",
                                  lower_bound=1)
-_WIDTH = flags.DEFINE_integer("width", 64, "Network width (build_generator/critic).",
+_WIDTH = flags.DEFINE_integer("width", 32, "Network width (default: the recipe's).",
                               lower_bound=1)
+_ARCHITECTURE = flags.DEFINE_enum("architecture", "dcgan", ["dcgan", "mlp"], "Networks.")
+_CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "projection"],
+                                  "How the label enters the critic.")
 _ITERATIONS = flags.DEFINE_integer("iterations", 8, "Generator iterations per repeat.",
                                    lower_bound=1)
 _REPEATS = flags.DEFINE_integer("repeats", 3, "Repeats; times are medians.", lower_bound=1)
@@ -38,7 +41,7 @@ def main(argv):
                              exitcode=2) from None
     result = run_bench(_BATCH_SIZE.value, _N_CRITIC.value, _WIDTH.value, _ITERATIONS.value,
                        _REPEATS.value, batch_sizes, _DATA_DIR.value, _LARGE_SIZE.value,
-                       _MATMUL_N.value)
+                       _MATMUL_N.value, _ARCHITECTURE.value, _CONDITIONING.value)
     print(json.dumps(result, indent=2))
     print(table(result))
     if _JSON_OUT.value:

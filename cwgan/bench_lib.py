@@ -16,6 +16,7 @@ Every time is the median over `--repeats` runs of `--iterations` generator itera
 Timings are not tests: nothing here asserts a speed.
 """
 
+import functools
 import os
 import resource
 import statistics
@@ -27,7 +28,7 @@ import tensorflow as tf
 
 from cwgan.data import load_mnist, make_dataset
 from cwgan.model import ConditionalWGAN
-from cwgan.networks import build_critic, build_generator
+from cwgan.networks import build_networks
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -67,10 +68,12 @@ def step_flops(model, batch_size):
     return model.n_critic * critic_update + generator_update
 
 
-def build_model(width, n_critic, jit_compile, seed=0):
+def build_model(width, n_critic, jit_compile, seed=0, architecture="dcgan",
+                conditioning="projection"):
+    """A fresh compiled model (the recipe's networks by default) with RMSprop."""
     keras.utils.set_random_seed(seed)
-    model = ConditionalWGAN(generator=build_generator(100, width=width),
-                            critic=build_critic(width=width), n_critic=n_critic, seed=seed)
+    generator, critic = build_networks(architecture, 100, width, conditioning)
+    model = ConditionalWGAN(generator, critic, n_critic=n_critic, seed=seed)
     model.compile(jit_compile=jit_compile)
     return model
 
@@ -167,12 +170,16 @@ def large_training_set(size, images_10k, labels_10k):
     return images_10k[idx], labels_10k[idx], f"synthetic ({size} resampled MNIST images)"
 
 
-def run_bench(batch_size=64, n_critic=5, width=64, iterations=8, repeats=3,
+def run_bench(batch_size=64, n_critic=5, width=32, iterations=8, repeats=3,
               batch_sizes=(32, 64, 128, 256), data_dir=None, large_size=60000,
-              matmul_n=2048):
+              matmul_n=2048, architecture="dcgan", conditioning="projection"):
     """Runs every measurement and returns the result dict (see the module docstring)."""
     images, labels = load_mnist(data_dir=data_dir)
+    make = functools.partial(build_model, architecture=architecture,
+                             conditioning=conditioning)
+
     result = {"config": {"batch_size": batch_size, "n_critic": n_critic, "width": width,
+                         "architecture": architecture, "conditioning": conditioning,
                          "iterations": iterations, "repeats": repeats,
                          "train_images": len(images), "cpu_count": os.cpu_count(),
                          "gpus": len(tf.config.list_physical_devices("GPU")),
@@ -186,7 +193,7 @@ def run_bench(batch_size=64, n_critic=5, width=64, iterations=8, repeats=3,
 
     xla = {}
     for jit in (False, True):
-        model = build_model(width, n_critic, jit)
+        model = make(width, n_critic, jit)
         compile_s, seconds = time_fast_path(model, dataset, iterations, repeats)
         xla[jit] = {"compile_seconds": compile_s, **rates(seconds)}
     fastest = min((False, True), key=lambda j: xla[j]["seconds_per_iteration"])
@@ -195,7 +202,7 @@ def run_bench(batch_size=64, n_critic=5, width=64, iterations=8, repeats=3,
                      / xla[True]["seconds_per_iteration"], "faster": "on" if fastest else "off"}
     fast = xla[fastest]
 
-    textbook_model = build_model(width, n_critic, False)
+    textbook_model = make(width, n_critic, False)
     compile_s, seconds = time_textbook(
         TextbookLoop(textbook_model, images, labels, batch_size), iterations, repeats)
     textbook = {"compile_seconds": compile_s, **rates(seconds)}
@@ -205,7 +212,7 @@ def run_bench(batch_size=64, n_critic=5, width=64, iterations=8, repeats=3,
                                           / fast["seconds_per_iteration"])
 
     cached = tf.data.Dataset.from_tensors(next(iter(dataset)))
-    model = build_model(width, n_critic, fastest)
+    model = make(width, n_critic, fastest)
     _, seconds = time_fast_path(model, cached, iterations, repeats)
     result["input_pipeline"] = {
         "seconds_per_iteration_cached_batch": seconds,
@@ -219,7 +226,7 @@ def run_bench(batch_size=64, n_critic=5, width=64, iterations=8, repeats=3,
                        "matmul_n": matmul_n}
 
     big_images, big_labels, source = large_training_set(large_size, images, labels)
-    model = build_model(width, n_critic, fastest)
+    model = make(width, n_critic, fastest)
     _, seconds_big = time_fast_path(
         model, make_dataset(big_images, big_labels, batch_size, n_critic, seed=0),
         iterations, repeats)
@@ -233,7 +240,7 @@ def run_bench(batch_size=64, n_critic=5, width=64, iterations=8, repeats=3,
     for size in batch_sizes:
         if size * n_critic > len(images):
             continue
-        model = build_model(width, n_critic, fastest)
+        model = make(width, n_critic, fastest)
         _, seconds = time_fast_path(model, make_dataset(images, labels, size, n_critic, 0),
                                     iterations, repeats)
         scaling[str(size)] = {"seconds_per_iteration": seconds,

@@ -25,6 +25,12 @@ ENV_VAR = "CWGAN_CHECKPOINT_DIR"
 DEFAULT_DIR_NAME = "checkpoints"
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _fsync_dir(directory):
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -48,6 +54,7 @@ def atomic_write(path, write):
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

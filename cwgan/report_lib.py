@@ -57,7 +57,10 @@ def draw_report(records, grid_path, out_path, title=""):
     FigureCanvasAgg(fig)
     axes = fig.subplots(1, 3, width_ratios=[1.2, 1.2, 1])
     it = [r["generator_iterations"] for r in records]
-    axes[0].plot(it, [r["wasserstein_estimate"] for r in records], color="tab:blue")
+    estimate = [r["wasserstein_estimate"] for r in records]
+    axes[0].plot(it, estimate, color="tab:blue")
+    if min(estimate) > 0:
+        axes[0].set_yscale("log")
     axes[0].set_xlabel("generator iterations")
     axes[0].set_ylabel("Wasserstein estimate (epoch mean)")
     axes[0].set_title("critic's estimate")
@@ -105,7 +108,7 @@ def report(checkpoint_dir, out_path=None, samples_dir=None):
                                                                       "samples"), "grid_*.png")))
     corr = correlation(records)
     title = (f"{checkpoint_dir}: corr(Wasserstein estimate, FD) over {corr['n_points']} "
-             f"evaluations: Pearson {corr['pearson']}, Spearman {corr['spearman']}"
+             f"evaluations: Pearson {corr['pearson']:.3f}, Spearman {corr['spearman']:.3f}"
              if corr["pearson"] is not None else str(checkpoint_dir))
     out_path = out_path or os.path.join(checkpoint_dir, "report.png")
     draw_report(records, grids[-1] if grids else None, out_path, title)

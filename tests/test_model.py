@@ -207,9 +207,10 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
     critic = keras.Model([image, label], score)
     model = cwgan.ConditionalWGAN(generator=cwgan.build_generator(8, width=4), critic=critic,
                                   latent_dim=8, constraint="gp")
-    real = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
-    fake = np.zeros_like(real)
-    labels = np.zeros(4, np.int32)
+    as_tensor = keras.ops.convert_to_tensor  # as in the train step
+    real = as_tensor(np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype("float32"))
+    fake = as_tensor(np.zeros((4, 28, 28, 1), np.float32))
+    labels = as_tensor(np.zeros(4, np.int32))
     assert float(model._gradient_penalty(real, fake, labels)) == pytest.approx(0.0, abs=1e-6)
     critic.layers[-1].kernel.assign(np.full((784, 1), 2.0 / 28.0, np.float32))
     assert float(model._gradient_penalty(real, fake, labels)) == pytest.approx(1.0, rel=1e-4)

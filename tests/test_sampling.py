@@ -1,5 +1,6 @@
 """cwgan.sample and the saved generator."""
 
+import os
 import subprocess
 
 import numpy as np
@@ -93,3 +94,14 @@ def test_generator_reloads_in_a_fresh_process_without_cwgan(checkpoint_37):
     np.testing.assert_allclose(np.load(out_path),
                                np.asarray(ours([z, np.array([3, 7])], training=False)),
                                atol=1e-6)
+
+
+def test_checkpoint_files_get_the_usual_permissions(checkpoint_37):
+    mode = (checkpoint_37 / "generator.keras").stat().st_mode & 0o777
+    assert mode == 0o666 & ~_current_umask()
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
