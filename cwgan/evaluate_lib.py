@@ -56,12 +56,13 @@ def _test_halves(dataset, data_dir):
     return (images[:half], labels[:half]), (images[half:], labels[half:])
 
 
-def train_classifier(path, dataset="mnist", data_dir=None, epochs=8, seed=0, verbose=0):
+def train_classifier(path, halves, epochs=8, seed=0, verbose=0):
     """Trains the judge on the classifier half of the test split, saves it to `path`.
 
+    `halves` is `((x, y), (x_held, y_held))`, the test split cut in two.
     Returns `(classifier, accuracy on the held-out half)`.
     """
-    (x, y), (x_held, y_held) = _test_halves(dataset, data_dir)
+    (x, y), (x_held, y_held) = halves
     keras.utils.set_random_seed(seed)
     model = build_classifier()
     model.compile(optimizer=keras.optimizers.Adam(1e-3),
@@ -79,15 +80,15 @@ def train_classifier(path, dataset="mnist", data_dir=None, epochs=8, seed=0, ver
     return model, accuracy
 
 
-def load_classifier(path, dataset="mnist", data_dir=None, seed=0):
+def load_classifier(path, halves, seed=0):
     """Loads the judge from `path`, training and saving it first if it is not there.
 
-    Returns `(classifier, accuracy on the held-out half)`.
+    Returns `(classifier, accuracy on the held-out half of `halves`)`.
     """
     if not os.path.exists(path):
-        return train_classifier(path, dataset, data_dir, seed=seed)
+        return train_classifier(path, halves, seed=seed)
     model = keras.saving.load_model(path, safe_mode=True)
-    _, (x_held, y_held) = _test_halves(dataset, data_dir)
+    _, (x_held, y_held) = halves
     accuracy = float(np.mean(np.argmax(model.predict(x_held, verbose=0), 1) == y_held))
     return model, accuracy
 
@@ -175,9 +176,10 @@ class Judge:
 def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):
     """Builds a `Judge` for generators trained on `classes` of the training split."""
     classifier_path = classifier_path or default_classifier_path(dataset)
-    classifier, accuracy = load_classifier(classifier_path, dataset, data_dir, seed)
+    halves = _test_halves(dataset, data_dir)  # read once: classifier and floor share it
+    classifier, accuracy = load_classifier(classifier_path, halves, seed)
     train_images, train_labels = load_mnist(classes, data_dir, dataset)
-    _, (held_images, held_labels) = _test_halves(dataset, data_dir)
+    _, (held_images, held_labels) = halves
     return Judge(classifier, accuracy, train_images, train_labels, held_images, held_labels)
 
 

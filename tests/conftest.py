@@ -1,6 +1,8 @@
 """Shared fixtures: tiny real data shipped in tests/data, tiny models, a trained checkpoint."""
 
+import gzip
 import os
+import struct
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -53,3 +55,10 @@ def subprocess_env():
 
 
 PYTHON = sys.executable
+
+
+def write_idx(path, array, magic):
+    """Writes `array` as a gzipped IDX file (magic 0x803 images, 0x801 labels)."""
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape)
+                + array.tobytes())

@@ -2,14 +2,13 @@
 
 import gzip
 import logging
-import struct
 
 import keras
 import numpy as np
 import pytest
 
 import cwgan
-from conftest import TEST_DATA
+from conftest import TEST_DATA, write_idx
 
 
 def test_idx_dir_gives_scaled_images_and_int_labels():
@@ -55,12 +54,6 @@ def test_keras_loader_is_used_when_it_works(monkeypatch):
     monkeypatch.setattr(keras.datasets.mnist, "load_data", lambda: ((x, y), (x, y)))
     images, labels = cwgan.load_mnist(digits=[1, 2])
     assert len(images) == 4 and images.max() == 1.0
-
-
-def write_idx(path, array, magic):
-    with gzip.open(path, "wb") as f:
-        f.write(struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape)
-                + array.tobytes())
 
 
 def test_truncated_idx_file_is_named(tmp_path):

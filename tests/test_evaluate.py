@@ -1,8 +1,6 @@
 """The quality metrics: Fréchet distance, memorisation, the evaluator and the report."""
 
-import gzip
 import json
-import struct
 
 import numpy as np
 import pytest
@@ -11,7 +9,7 @@ import cwgan
 from cwgan import load_mnist
 from cwgan.evaluate_lib import frechet_distance, make_judge, nearest_distances
 from cwgan.report_lib import report
-from conftest import TEST_DATA
+from conftest import TEST_DATA, write_idx
 
 
 def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
@@ -28,12 +26,6 @@ def test_nearest_distances_match_brute_force():
     q, r = rng.standard_normal((7, 28, 28)), rng.standard_normal((30, 28, 28))
     brute = np.sqrt(((q[:, None] - r[None]) ** 2).sum((2, 3))).min(1)
     np.testing.assert_allclose(nearest_distances(q, r, chunk=3), brute, rtol=1e-4)
-
-
-def write_idx(path, array, magic):
-    with gzip.open(path, "wb") as f:
-        f.write(struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape)
-                + array.tobytes())
 
 
 @pytest.fixture(scope="module")
