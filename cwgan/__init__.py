@@ -5,10 +5,13 @@ Public API:
   - `build_generator`, `build_critic`: the networks.
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
-  - `SampleGrid`, `WGANCheckpoint`, `TimeLimit`, `QualityEvaluation`, `JsonlLogger`:
-    training callbacks.
+  - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `TimeLimit`,
+    `QualityEvaluation`, `JsonlLogger`: training callbacks.
   - `sample`, `load_generator`: images of a chosen class from a trained generator.
   - `evaluate`: sample quality of a trained generator (see `cwgan.evaluate`).
+  - `export_saved_model`: the generator as a TensorFlow SavedModel (see `cwgan.export`).
+  - `class_morph`, `latent_walk`, `save_interpolation_grid`: interpolation grids (see
+    `cwgan.interpolate`).
   - `TrainConfig`, `build_model`, `train`: the run behind `python -m cwgan.train`
     (`build_model(TrainConfig())` is the tuned CPU recipe).
 """
@@ -18,8 +21,8 @@ import os
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid, TimeLimit,  # noqa: E402
-                             WGANCheckpoint)
+from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid,  # noqa: E402
+                             TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.constraints import ClipConstraint  # noqa: E402
 from cwgan.data import load_mnist, make_dataset  # noqa: E402
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss  # noqa: E402
@@ -28,14 +31,18 @@ from cwgan.networks import (build_critic, build_generator, build_mlp_critic,  # 
                             build_mlp_generator, build_networks)
 from cwgan.sampling import load_generator, sample  # noqa: E402
 from cwgan.evaluate_lib import evaluate  # noqa: E402
+from cwgan.export_lib import export_saved_model  # noqa: E402
+from cwgan.interpolate_lib import class_morph, latent_walk, save_interpolation_grid  # noqa: E402
 from cwgan.train_lib import TrainConfig, build_model, train  # noqa: E402
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "QualityEvaluation", "SampleGrid",
-    "TimeLimit", "TrainConfig", "WGANCheckpoint", "build_critic", "build_generator",
-    "build_mlp_critic", "build_mlp_generator", "build_model", "build_networks", "evaluate",
-    "load_generator", "load_mnist", "make_dataset", "sample", "train",
+    "TerminateOnNonFinite", "TimeLimit", "TrainConfig", "WGANCheckpoint", "build_critic",
+    "build_generator", "build_mlp_critic", "build_mlp_generator", "build_model",
+    "build_networks", "class_morph", "evaluate", "export_saved_model", "latent_walk",
+    "load_generator", "load_mnist", "make_dataset", "sample", "save_interpolation_grid",
+    "train",
     "wasserstein_critic_loss", "wasserstein_generator_loss",
 ]

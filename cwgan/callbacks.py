@@ -1,8 +1,9 @@
-"""Keras callbacks for training a `ConditionalWGAN`: sample grids, checkpoints, time limit,
-quality evaluation and a JSONL log of every epoch."""
+"""Keras callbacks for training a `ConditionalWGAN`: sample grids, checkpoints, a guard
+against non-finite losses, time limit, quality evaluation and a JSONL log of every epoch."""
 
 import json
 import logging
+import math
 import os
 import time
 
@@ -65,27 +66,76 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 class WGANCheckpoint(keras.callbacks.Callback):
-    """Saves the generator (for sampling) and the full model (for resuming) every N epochs.
+    """Saves the generator (for sampling) and the full model (for resuming).
 
-    See `cwgan.checkpoints` for the files. Also saves when training stops early (e.g.
-    `TimeLimit`) and after the last epoch.
+    Saves after every N-th epoch, when training stops early (e.g. `TimeLimit`), after
+    the last epoch, and every `every_n_steps` generator iterations if given, keeping the
+    newest `keep` full models. See `cwgan.checkpoints` for the files. A model with
+    non-finite weights is never saved (`FloatingPointError`), so the last good
+    checkpoint survives a divergence.
 
     Args:
         directory: the checkpoint directory; created if missing.
         every_n_epochs: save after every N-th epoch. Defaults to 1.
+        every_n_steps: also save every N generator iterations. Defaults to None (epoch
+            ends only).
+        keep: how many full models (`resume/ckpt-*.keras`) to keep. Defaults to 3.
         dataset: recorded in `generator.json`. Defaults to "mnist".
     """
 
-    def __init__(self, directory, every_n_epochs=1, dataset="mnist"):
+    def __init__(self, directory, every_n_epochs=1, every_n_steps=None, keep=3,
+                 dataset="mnist"):
         super().__init__()
         self.directory = os.fspath(directory)
         self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
+        self.every_n_steps = (None if every_n_steps is None
+                              else check_int("every_n_steps", every_n_steps, minimum=1))
+        self.keep = check_int("keep", keep, minimum=1)
         self.dataset = dataset
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.every_n_steps is None:
+            return
+        iteration = int(self.model.generator_iterations.numpy())
+        if iteration % self.every_n_steps == 0:
+            self._save(self._epoch)
 
     def on_epoch_end(self, epoch, logs=None):
-        if not _due(self, epoch, self.every_n_epochs):
-            return
-        save_checkpoint(self.model, self.directory, epoch + 1, self.dataset)
+        if _due(self, epoch, self.every_n_epochs):
+            self._save(epoch + 1)
+
+    def _save(self, epochs_done):
+        save_checkpoint(self.model, self.directory, epochs_done, self.dataset, self.keep)
+
+
+class TerminateOnNonFinite(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss, before anything is saved.
+
+    Unlike `keras.callbacks.TerminateOnNaN` (which watches a "loss" key this model does
+    not have, and lets the epoch end so that checkpoint callbacks would save the broken
+    model), it raises `FloatingPointError` from the batch end: Keras then runs no
+    `on_epoch_end`, so the last good checkpoint and grid stay the newest. Put it first
+    in the callback list.
+    """
+
+    KEYS = ("critic_loss", "generator_loss")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for key in self.KEYS:
+            value = (logs or {}).get(key)
+            if value is not None and not math.isfinite(float(value)):
+                raise FloatingPointError(
+                    f"Training diverged: {key}={float(value)} at generator iteration "
+                    f"{int(self.model.generator_iterations.numpy())} (epoch "
+                    f"{self._epoch + 1}). Stopped before saving anything, so the last good "
+                    "checkpoint and grid are kept. A lower learning rate usually helps.")
 
 
 class TimeLimit(keras.callbacks.Callback):
@@ -99,9 +149,11 @@ class TimeLimit(keras.callbacks.Callback):
         super().__init__()
         self.max_seconds = 60.0 * check_positive_float("max_minutes", max_minutes)
         self.stopped = False
+        self._start = None
 
     def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
+        if self._start is None:  # a resumed partial epoch is a second fit(); one clock
+            self._start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() - self._start >= self.max_seconds:
@@ -164,9 +216,11 @@ class JsonlLogger(keras.callbacks.Callback):
     def __init__(self, path):
         super().__init__()
         self.path = os.fspath(path)
+        self._start = None
 
     def on_train_begin(self, logs=None):
-        self._start = time.monotonic()
+        if self._start is None:
+            self._start = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
         record = {"epoch": epoch + 1,

@@ -1,28 +1,46 @@
 """What a checkpoint directory holds, and writing and finding it safely.
 
 A checkpoint directory holds:
-  - `generator.keras`: the generator alone, stock Keras layers only, so it loads with
-    `keras.saving.load_model` without cwgan;
+  - `generator.keras`: the latest generator alone, stock Keras layers only, so it loads
+    with `keras.saving.load_model` without cwgan;
   - `generator.json`: what sampling needs beside it (latent size, trained classes, data
     set, how far training got);
-  - `cwgan.keras`: the whole `ConditionalWGAN` (both networks, both optimizers' state,
-    the noise stream) for resuming training;
-  - `train_config.json`: the options of the run that wrote it.
+  - `resume/ckpt-NNNNNNNN.keras`: the whole `ConditionalWGAN` after generator iteration
+    N (both networks, both optimizers' state, the noise stream), the last few kept, for
+    resuming training; a file that does not load is skipped for the one before it;
+  - `train_config.json`: the options of the run that wrote it;
+  - `previous/<time>/`: runs moved aside by `--fresh`.
 
 Every file is written under a temporary name, flushed to disk and renamed into place,
 so a crash never leaves a half-written file under a real name.
 """
 
+import glob
 import json
+import logging
 import os
+import re
+import shutil
 import tempfile
+import time
+
+import keras
+import numpy as np
+
+logger = logging.getLogger("cwgan")
 
 GENERATOR_FILE = "generator.keras"
 GENERATOR_CONFIG_FILE = "generator.json"
-MODEL_FILE = "cwgan.keras"
+RESUME_DIR = "resume"
+PREVIOUS_DIR = "previous"
+README_FILE = "README.md"
 TRAIN_CONFIG_FILE = "train_config.json"
 ENV_VAR = "CWGAN_CHECKPOINT_DIR"
 DEFAULT_DIR_NAME = "checkpoints"
+
+
+_STATE_PATTERN = re.compile(r"^ckpt-(\d{8,})\.keras$")
+_TMP_PATTERN = ".*.tmp*"  # what atomic_write's temporary files look like
 
 
 def _umask():
@@ -77,22 +95,129 @@ def read_json(path):
         return json.load(f)
 
 
-def save_checkpoint(model, directory, epoch, dataset="mnist"):
-    """Saves `model` (a `ConditionalWGAN`) into `directory` after `epoch` epochs.
+def state_path(directory, iteration):
+    """Where the full model after generator iteration `iteration` is saved."""
+    return os.path.join(directory, RESUME_DIR, f"ckpt-{int(iteration):08d}.keras")
 
-    The generator files are written first and `cwgan.keras` last, so a directory that
-    has `cwgan.keras` always has a generator at least as recent.
+
+def list_states(directory):
+    """`[(iteration, path)]` of the saved full models in `directory`, newest first."""
+    found = []
+    for path in glob.glob(os.path.join(directory, RESUME_DIR, "ckpt-*.keras")):
+        match = _STATE_PATTERN.match(os.path.basename(path))
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+def all_finite(model):
+    """True when every variable of the model's generator and critic is finite."""
+    return all(np.isfinite(np.asarray(v)).all()
+               for network in (model.generator, model.critic) for v in network.variables)
+
+
+def save_checkpoint(model, directory, epoch, dataset="mnist", keep=3):
+    """Saves `model` (a `ConditionalWGAN`) into `directory`; `epoch` epochs are complete.
+
+    Writes `resume/ckpt-<iteration>.keras` (the full state), then the generator files,
+    then deletes all but the newest `keep` full states. Each write is atomic, so a crash
+    at any point leaves every file on disk whole.
+
+    Raises:
+        FloatingPointError: when a weight is NaN or infinite; nothing is written, so the
+            last good checkpoint stays the newest.
     """
-    os.makedirs(directory, exist_ok=True)
+    if not all_finite(model):
+        raise FloatingPointError(
+            f"Not saving a checkpoint into {directory}: the model has non-finite weights "
+            "(training diverged). The last good checkpoint is kept.")
+    iteration = int(model.generator_iterations.numpy())
+    os.makedirs(os.path.join(directory, RESUME_DIR), exist_ok=True)
+    atomic_write(state_path(directory, iteration), model.save)
     atomic_write(os.path.join(directory, GENERATOR_FILE), model.generator.save)
     write_json(os.path.join(directory, GENERATOR_CONFIG_FILE), {
         "latent_dim": model.latent_dim,
         "classes": list(model.classes),
         "dataset": dataset,
         "epoch": int(epoch),
-        "generator_iterations": int(model.generator_iterations.numpy()),
+        "generator_iterations": iteration,
     })
-    atomic_write(os.path.join(directory, MODEL_FILE), model.save)
+    for _, old in list_states(directory)[keep:]:
+        os.remove(old)
+
+
+def load_latest_state(directory):
+    """Loads the newest full model in `directory` that loads, or returns None if none saved.
+
+    A file that fails to load (truncated, corrupt, or whose iteration count disagrees
+    with its name) is skipped with a warning naming it, and the one before it is tried.
+    Leftover temporary files of an interrupted write are removed.
+
+    Raises:
+        ValueError: when states exist but none of them loads.
+    """
+    for leftover in glob.glob(os.path.join(directory, RESUME_DIR, _TMP_PATTERN)):
+        os.remove(leftover)
+    states = list_states(directory)
+    for iteration, path in states:
+        try:
+            model = keras.saving.load_model(path, safe_mode=True)
+            found = int(model.generator_iterations.numpy())
+            if found != iteration:
+                raise ValueError(f"it holds generator iteration {found}")
+        except Exception as e:  # Any failure to load means: do not resume from this file.
+            reason = (str(e).splitlines() or [""])[0][:200]
+            logger.warning("Checkpoint %s is unreadable (%s: %s); trying the previous one.",
+                           path, type(e).__name__, reason)
+            continue
+        return model
+    if states:
+        raise ValueError(
+            f"None of the {len(states)} checkpoints in {os.path.join(directory, RESUME_DIR)} "
+            "loads (see the warnings above). Pass --fresh to move that run aside and start "
+            "over.")
+    return None
+
+
+def check_writable(directory, name="checkpoint_dir"):
+    """Creates `directory` if needed and checks a file can be written there.
+
+    Raises:
+        ValueError: naming the argument, the directory and the OS's reason.
+    """
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write_test.", dir=directory)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as e:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Received: {name}={directory!r}. Expected "
+            f"a directory cwgan can write to ({e.strerror or e}).") from None
+
+
+def move_aside(directory, extra_files=()):
+    """Moves a previous run out of `directory` into `directory/previous/<time>/`.
+
+    Everything in `directory` moves except its README and earlier moved-aside runs;
+    `extra_files` (e.g. grids kept elsewhere) move into the same folder. Returns the
+    folder, or None when there was nothing to move. Nothing is deleted.
+    """
+    names = [n for n in sorted(os.listdir(directory)) if n not in (README_FILE, PREVIOUS_DIR)]
+    if not names and not extra_files:
+        return None
+    base = target = os.path.join(directory, PREVIOUS_DIR, time.strftime("%Y%m%d-%H%M%S"))
+    suffix = 1
+    while os.path.exists(target):
+        suffix += 1
+        target = f"{base}.{suffix}"
+    os.makedirs(target)
+    for name in names:
+        shutil.move(os.path.join(directory, name), os.path.join(target, name))
+    for path in extra_files:
+        os.makedirs(os.path.join(target, "samples"), exist_ok=True)
+        shutil.move(path, os.path.join(target, "samples", os.path.basename(path)))
+    return target
 
 
 def find_checkpoint_dir(checkpoint_dir=None):

@@ -7,7 +7,8 @@ subset (see `cwgan/bundled_data/README.md`) with one log line saying so.
 
 `make_dataset` groups `n_critic` real batches into one element, because one training step
 of `ConditionalWGAN` is one generator iteration and each of its critic updates takes a
-fresh real batch.
+fresh real batch. `make_stream` is the same, endless and addressable by step, so that a
+resumed run sees exactly the batches the interrupted one would have.
 """
 
 import contextlib
@@ -20,6 +21,8 @@ import sys
 
 import keras
 import numpy as np
+
+from cwgan.checks import check_int
 
 logger = logging.getLogger("cwgan")
 
@@ -58,6 +61,9 @@ def read_idx(path):
         )
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"Truncated IDX file {path}: the header announces {ndim} dimensions "
+                         f"but the file has only {len(raw)} bytes.")
     dims = struct.unpack(">" + "I" * ndim, raw[4:header])
     dtype = np.dtype(_IDX_DTYPES[raw[2]])
     expected = int(np.prod(dims)) * dtype.itemsize
@@ -225,6 +231,18 @@ def make_dataset(images, labels, batch_size=64, n_critic=5, seed=None):
     """
     import tensorflow as tf
 
+    step_size = _check_step_size(images, batch_size, n_critic)
+    # Shuffle indices and gather each step's images in one op: cheaper than shuffling and
+    # batching 28x28 elements one by one (python -m cwgan.bench measures the pipeline).
+    images, labels = tf.constant(images), tf.constant(labels)
+    ds = tf.data.Dataset.range(len(images))
+    ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(step_size, drop_remainder=True)
+    ds = ds.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_step_size(images, batch_size, n_critic):
     step_size = batch_size * n_critic
     if step_size > len(images):
         raise ValueError(
@@ -232,11 +250,38 @@ def make_dataset(images, labels, batch_size=64, n_critic=5, seed=None):
             f"with n_critic={n_critic}: one generator iteration needs {step_size} images, "
             f"the data has {len(images)}. Expected batch_size * n_critic <= {len(images)}."
         )
-    # Shuffle indices and gather each step's images in one op: cheaper than shuffling and
-    # batching 28x28 elements one by one (python -m cwgan.bench measures the pipeline).
+    return step_size
+
+
+def steps_per_pass(num_images, batch_size, n_critic):
+    """Training steps in one pass over `num_images` (the remainder is dropped)."""
+    return num_images // (batch_size * n_critic)
+
+
+def make_stream(images, labels, batch_size=64, n_critic=5, seed=0, start_step=0):
+    """An endless `tf.data.Dataset` of training steps, starting at step `start_step`.
+
+    Elements are as in `make_dataset`. Pass p over the data is shuffled by a permutation
+    that depends only on `(seed, p)`, so step k is the same batch in every process: a run
+    resumed at generator iteration k continues with the batches it would have seen.
+    Skipping to `start_step` costs nothing (indices are skipped before any image is read).
+    """
+    import tensorflow as tf
+
+    step_size = _check_step_size(images, batch_size, n_critic)
+    seed = check_int("seed", seed, minimum=0)
+    start_step = check_int("start_step", start_step, minimum=0)
+    per_pass = steps_per_pass(len(images), batch_size, n_critic)
+    num_images = len(images)
     images, labels = tf.constant(images), tf.constant(labels)
-    ds = tf.data.Dataset.range(len(images))
-    ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(step_size, drop_remainder=True)
+
+    def one_pass(p):
+        order = tf.argsort(tf.random.stateless_uniform(
+            [num_images], seed=tf.stack([tf.constant(seed, tf.int64), p])))
+        steps = tf.reshape(order[:per_pass * step_size], (per_pass, step_size))
+        return tf.data.Dataset.from_tensor_slices(steps)
+
+    first_pass, offset = divmod(start_step, per_pass)
+    ds = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass).skip(offset)
     ds = ds.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
     return ds.prefetch(tf.data.AUTOTUNE)

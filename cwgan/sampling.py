@@ -31,9 +31,41 @@ def load_generator(checkpoint_dir=None):
     key = (os.path.abspath(model_path), os.stat(model_path).st_mtime_ns)
     if key not in _cache:
         _cache.clear()
-        generator = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-        _cache[key] = (generator, read_json(info_path))
+        info = _read_info(info_path)
+        try:
+            generator = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+        except Exception as e:  # zip, HDF5, JSON or deserialisation errors alike
+            reason = (str(e).splitlines() or [""])[0][:200]
+            raise ValueError(f"{model_path} is not a readable Keras model ({type(e).__name__}: "
+                             f"{reason}). Train again or point checkpoint_dir elsewhere.") from None
+        _check_generator(generator, info, model_path)
+        _cache[key] = (generator, info)
     return _cache[key]
+
+
+def _read_info(path):
+    try:
+        info = read_json(path)
+        latent_dim, classes = info["latent_dim"], info["classes"]
+        check_int("latent_dim", latent_dim, minimum=1)
+        if not classes or not all(isinstance(c, int) and 0 <= c < NUM_CLASSES for c in classes):
+            raise ValueError(f"classes={classes!r}")
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a cwgan generator description ({type(e).__name__}: "
+                         f"{e}); expected JSON with latent_dim and classes.") from None
+    return info
+
+
+def _check_generator(generator, info, path):
+    """Refuses a model that is not a `[noise, label] -> 28x28x1 image` generator."""
+    inputs = getattr(generator, "inputs", None) or []
+    shapes = [tuple(x.shape) for x in inputs]
+    output = tuple(getattr(generator, "output_shape", ()) or ())
+    if shapes != [(None, info["latent_dim"]), (None,)] or output != (None, 28, 28, 1):
+        raise ValueError(
+            f"{path} is not a cwgan generator for latent_dim={info['latent_dim']}: it takes "
+            f"inputs of shapes {shapes} and returns {output}; expected [(None, "
+            f"{info['latent_dim']}), (None,)] -> (None, 28, 28, 1).")
 
 
 def _check_labels(label, n, classes):

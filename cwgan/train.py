@@ -4,7 +4,11 @@ r"""Trains a conditional WGAN on MNIST, writing sample grids and checkpoints.
     python -m cwgan.train --digits=3,7        # only 3 and 7
     python -m cwgan.train --digits --max_minutes=15
 
-Re-running with the same --checkpoint_dir resumes where the last checkpoint left off.
+Re-running with the same --checkpoint_dir resumes where the last checkpoint left off;
+--fresh moves that run aside (into <checkpoint_dir>/previous/) and starts over.
+
+Exit status: 0 done, 2 bad input (the message names it; nothing on disk is touched),
+1 training diverged (non-finite losses; the last good checkpoint is kept).
 """
 
 import logging
@@ -12,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from cwgan.train_lib import TrainConfig, train
+from cwgan.train_lib import TrainConfig, prepare
 
 _DIGITS = flags.DEFINE_string(
     "digits", "all", "Digits to train on: comma-separated (e.g. 3,7), or a bare --digits "
@@ -43,6 +47,15 @@ _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Directory with IDX files or mnist.npz (default: Keras' loader, "
     "falling back to the bundled 10k subset offline).")
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "Checkpoint directory.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer(
+    "checkpoint_every", 100, "Also save a checkpoint every N generator iterations, besides "
+    "each epoch end (0: epoch ends only).", lower_bound=0)
+_KEEP_CHECKPOINTS = flags.DEFINE_integer(
+    "keep_checkpoints", 3, "Full-model checkpoints kept in <checkpoint_dir>/resume/.",
+    lower_bound=1)
+_FRESH = flags.DEFINE_boolean(
+    "fresh", False, "Start over: move the run in --checkpoint_dir aside into "
+    "<checkpoint_dir>/previous/<time>/ (nothing is deleted) instead of resuming it.")
 _SAMPLES_DIR = flags.DEFINE_string(
     "samples_dir", None, "Where grids go (default: <checkpoint_dir>/samples).")
 _GRID_EVERY = flags.DEFINE_integer("grid_every", 1, "Draw a grid every N epochs.",
@@ -100,7 +113,9 @@ def main(argv):
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
-            checkpoint_dir=_CHECKPOINT_DIR.value, samples_dir=_SAMPLES_DIR.value,
+            checkpoint_dir=_CHECKPOINT_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
+            keep_checkpoints=_KEEP_CHECKPOINTS.value, fresh=_FRESH.value,
+            samples_dir=_SAMPLES_DIR.value,
             grid_every=_GRID_EVERY.value, max_minutes=_MAX_MINUTES.value,
             jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value,
             eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value)
@@ -108,9 +123,14 @@ def main(argv):
         # "argument `x`" in the library's messages is flag --x here.
         raise app.UsageError(str(e).replace("argument `", "flag `--"), exitcode=2) from None
     try:
-        train(config)
-    except (ValueError, FileNotFoundError) as e:
+        run = prepare(config)  # every check of the input, before anything is written
+    except (ValueError, OSError) as e:
         raise app.UsageError(str(e), exitcode=2) from None
+    try:
+        run.fit()
+    except FloatingPointError as e:
+        sys.stderr.write(f"FATAL {e}\n")
+        sys.exit(1)
 
 
 def _parse_flags(argv):
@@ -123,8 +143,10 @@ def _parse_flags(argv):
         sys.exit(2)
 
 
-def run():
-    app.run(main, argv=_expand_bare_digits(sys.argv), flags_parser=_parse_flags)
+def run(argv=None):
+    """Runs the CLI on `argv` (default `sys.argv`); exits with the status above."""
+    app.run(main, argv=_expand_bare_digits(sys.argv if argv is None else argv),
+            flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -1,18 +1,26 @@
-"""`train(config)`: the training run behind `python -m cwgan.train`, without flags."""
+"""`train(config)`: the training run behind `python -m cwgan.train`, without flags.
+
+`prepare(config)` does everything that can fail because of the user's input (data,
+checkpoint directory, a run made with other options) before anything is written;
+`Run.fit()` then trains. `train(config)` is both.
+"""
 
 import dataclasses
+import glob
+import json
 import logging
 import os
 from typing import Optional, Tuple
 
 import keras
 
-from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid, TimeLimit,
-                             WGANCheckpoint)
-from cwgan.checkpoints import (MODEL_FILE, GENERATOR_CONFIG_FILE, TRAIN_CONFIG_FILE,
-                               read_json, write_json)
+from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid,
+                             TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
+from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
+                               load_latest_state, move_aside, read_json, write_json)
 from cwgan.checks import check_int, check_positive_float, check_seed
-from cwgan.data import CLASS_NAMES, DATASETS, load_mnist, make_dataset, parse_digits
+from cwgan.data import (CLASS_NAMES, DATASETS, load_mnist, make_stream, parse_digits,
+                        steps_per_pass)
 from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
 from cwgan.model import CONSTRAINTS, GP_LEARNING_RATE, ConditionalWGAN
 from cwgan.networks import ARCHITECTURES, CONDITIONINGS, build_networks
@@ -50,6 +58,9 @@ class TrainConfig:
     dataset: str = "mnist"
     data_dir: Optional[str] = None
     checkpoint_dir: str = "checkpoints"
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    fresh: bool = False
     samples_dir: Optional[str] = None
     grid_every: int = 1
     max_minutes: Optional[float] = None
@@ -77,6 +88,13 @@ class TrainConfig:
         set_("latent_dim", check_int("latent_dim", self.latent_dim, minimum=1))
         set_("seed", check_seed("seed", self.seed))
         set_("grid_every", check_int("grid_every", self.grid_every, minimum=1))
+        set_("checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, 0))
+        set_("keep_checkpoints", check_int("keep_checkpoints", self.keep_checkpoints, 1))
+        if not isinstance(self.checkpoint_dir, (str, os.PathLike)) or not str(
+                self.checkpoint_dir):
+            raise ValueError(f"Invalid value for argument `checkpoint_dir`. Received: "
+                             f"checkpoint_dir={self.checkpoint_dir!r}. Expected a path.")
+        set_("checkpoint_dir", os.fspath(self.checkpoint_dir))
         set_("eval_every", check_int("eval_every", self.eval_every, minimum=0))
         set_("eval_n_per_class", check_int("eval_n_per_class", self.eval_n_per_class,
                                            minimum=MIN_PER_CLASS))
@@ -141,47 +159,150 @@ def _check_resumable(config):
     saved_path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
     if not os.path.exists(saved_path):
         return
-    saved = read_json(saved_path)
+    try:
+        saved = read_json(saved_path)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{saved_path} is unreadable ({e}). Pass --fresh to move that run "
+                         "aside and start over.") from None
     ours = config.to_json()
     diff = [f"{k}: saved {saved.get(k)!r}, asked {ours[k]!r}"
             for k in MODEL_OPTIONS if saved.get(k) != ours[k]]
     if diff:
         raise ValueError(
             f"{config.checkpoint_dir} holds a run made with other options ({'; '.join(diff)}). "
-            "Pass another checkpoint_dir, or move that run away to start over.")
+            "Pass another checkpoint_dir, or --fresh to move that run aside and start over.")
 
 
-def _resume_or_build(config):
-    """Loads the model in `checkpoint_dir` if there is one, else builds a new one."""
-    path = os.path.join(config.checkpoint_dir, MODEL_FILE)
+def _check_loaded(model, config, directory):
+    """Refuses a saved model whose shape differs from what `config` asks for."""
+    found = {"latent_dim": model.latent_dim, "digits": tuple(model.classes),
+             "n_critic": model.n_critic}
+    diff = [f"{k}: saved {v!r}, asked {getattr(config, k)!r}" for k, v in found.items()
+            if v != getattr(config, k)]
+    if diff:
+        raise ValueError(
+            f"{directory} holds a model made with other options ({'; '.join(diff)}). Pass "
+            "another checkpoint_dir, or --fresh to move that run aside and start over.")
+
+
+def _trim_metrics(path, iteration):
+    """Drops JSONL records past `iteration` (written after the checkpoint resumed from)."""
     if not os.path.exists(path):
-        return build_model(config), 0
-    model = keras.saving.load_model(path, safe_mode=True)
-    epoch = read_json(os.path.join(config.checkpoint_dir, GENERATOR_CONFIG_FILE))["epoch"]
-    logger.info("Resuming from %s: epoch %d, generator iteration %d.", path, epoch,
-                int(model.generator_iterations.numpy()))
-    return model, epoch
+        return
+    with open(path) as f:
+        lines = [line for line in f if line.strip()]
+    kept = [line for line in lines
+            if json.loads(line).get("generator_iterations", 0) <= iteration]
+    if len(kept) != len(lines):
+        def write(tmp):
+            with open(tmp, "w") as f:
+                f.writelines(kept)
+        atomic_write(path, write)
 
 
-def train(config):
-    """Trains a `ConditionalWGAN` as `config` says, writing grids and checkpoints.
+@dataclasses.dataclass
+class Run:
+    """A prepared training run: the model (new or resumed) and everything `fit` needs."""
 
-    Resumes from `config.checkpoint_dir` when it holds a model trained with the same
-    options. Returns `(model, history)`.
+    config: TrainConfig
+    model: ConditionalWGAN
+    images: object
+    labels: object
+    callbacks: list
+    steps_per_epoch: int
+    start_iteration: int
+
+    def _stream(self, start_step):
+        c = self.config
+        return make_stream(self.images, self.labels, c.batch_size, c.n_critic, c.seed,
+                           start_step)
+
+    def fit(self):
+        """Trains to `config.epochs` epochs; returns `(model, history)`.
+
+        A run resumed in the middle of an epoch first finishes that epoch (a `fit` of the
+        remaining steps), so the data order, the epoch boundaries and the iteration count
+        are exactly those of an uninterrupted run.
+        """
+        c, model = self.config, self.model
+        epoch, done = divmod(self.start_iteration, self.steps_per_epoch)
+        kwargs = dict(callbacks=self.callbacks, shuffle=False, verbose=c.verbose)
+        first = None
+        if done and epoch < c.epochs:
+            first = model.fit(self._stream(self.start_iteration), epochs=epoch + 1,
+                              initial_epoch=epoch,
+                              steps_per_epoch=self.steps_per_epoch - done, **kwargs)
+            epoch += 1
+            if model.stop_training:
+                return model, first
+        if epoch >= c.epochs:
+            logger.info("%s already holds %d epochs (asked for %d); nothing to do.",
+                        c.checkpoint_dir, epoch, c.epochs)
+        history = model.fit(self._stream(epoch * self.steps_per_epoch), epochs=c.epochs,
+                            initial_epoch=epoch, steps_per_epoch=self.steps_per_epoch,
+                            **kwargs)
+        if first is not None:
+            history.epoch = first.epoch + history.epoch
+            history.history = {k: first.history.get(k, []) + v
+                               for k, v in history.history.items()}
+        return model, history
+
+
+def prepare(config):
+    """Checks `config` against the data and the checkpoint directory, then builds the run.
+
+    Loads the data, checks the directories are writable, moves an old run aside if
+    `config.fresh`, refuses a run made with other model options, and loads the newest
+    readable checkpoint (or builds a new model). Nothing is written before every check
+    has passed.
+
+    Raises:
+        ValueError, FileNotFoundError: for bad data, an unusable checkpoint directory, or
+            a checkpoint made with other options; the message names the value.
     """
     keras.utils.set_random_seed(config.seed)
     images, labels = load_mnist(config.digits, config.data_dir, config.dataset)
-    dataset = make_dataset(images, labels, config.batch_size, config.n_critic, config.seed)
-    if config.steps_per_epoch is not None:
-        dataset = dataset.repeat()
-    os.makedirs(config.checkpoint_dir, exist_ok=True)
+    make_stream(images, labels, config.batch_size, config.n_critic, config.seed)  # checks
+    steps_per_epoch = (config.steps_per_epoch
+                       or steps_per_pass(len(images), config.batch_size, config.n_critic))
+    check_writable(config.checkpoint_dir, "checkpoint_dir")
+    check_writable(config.grid_dir, "samples_dir")
+    if config.fresh:
+        outside = os.path.relpath(os.path.abspath(config.grid_dir),
+                                  os.path.abspath(config.checkpoint_dir)).startswith("..")
+        grids = sorted(glob.glob(os.path.join(config.grid_dir, "grid_*.png"))) if outside \
+            else []
+        moved = move_aside(config.checkpoint_dir, grids)
+        if moved:
+            logger.info("--fresh: moved the previous run to %s.", moved)
     _check_resumable(config)
+    model = load_latest_state(config.checkpoint_dir)
+    if model is None:
+        model = build_model(config)
+    else:
+        _check_loaded(model, config, config.checkpoint_dir)
+        model.jit_compile = bool(config.jit_compile)
+        for optimizer in (model.g_optimizer, model.c_optimizer):
+            optimizer.learning_rate = config.learning_rate
+        logger.info("Resuming from %s at generator iteration %d.", config.checkpoint_dir,
+                    int(model.generator_iterations.numpy()))
+    start = int(model.generator_iterations.numpy())
     write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE), config.to_json())
-    model, initial_epoch = _resume_or_build(config)
+    metrics_path = os.path.join(config.checkpoint_dir, METRICS_FILE)
+    _trim_metrics(metrics_path, start)
+    logger.info("Training on %d images of classes %s; %d generator iterations per epoch.",
+                len(images), list(config.digits), steps_per_epoch)
+    return Run(config, model, images, labels, _callbacks(config, metrics_path),
+               steps_per_epoch, start)
+
+
+def _callbacks(config, metrics_path):
     callbacks = [
+        TerminateOnNonFinite(),  # first: nothing after it may save a diverged model
         SampleGrid(config.grid_dir, every_n_epochs=config.grid_every, seed=config.seed,
                    class_names=CLASS_NAMES[config.dataset]),
-        WGANCheckpoint(config.checkpoint_dir, dataset=config.dataset),
+        WGANCheckpoint(config.checkpoint_dir, every_n_steps=config.checkpoint_every or None,
+                       keep=config.keep_checkpoints, dataset=config.dataset),
     ]
     if config.eval_every:
         judge = make_judge(config.digits, config.dataset, config.data_dir, seed=config.seed)
@@ -189,16 +310,22 @@ def train(config):
                     judge.classifier_accuracy)
         callbacks.append(QualityEvaluation(judge, config.eval_every, config.eval_n_per_class,
                                            config.seed))
-    callbacks.append(JsonlLogger(os.path.join(config.checkpoint_dir, METRICS_FILE)))
+    callbacks.append(JsonlLogger(metrics_path))
     if config.max_minutes is not None:
         callbacks.append(TimeLimit(config.max_minutes))
-    if initial_epoch >= config.epochs:
-        logger.info("%s already holds %d epochs (asked for %d); nothing to do.",
-                    config.checkpoint_dir, initial_epoch, config.epochs)
-    logger.info("Training on %d images of classes %s; %s generator iterations per epoch.",
-                len(images), list(config.digits),
-                config.steps_per_epoch or len(images) // (config.batch_size * config.n_critic))
-    history = model.fit(dataset, epochs=config.epochs, initial_epoch=initial_epoch,
-                        steps_per_epoch=config.steps_per_epoch, callbacks=callbacks,
-                        shuffle=False, verbose=config.verbose)
-    return model, history
+    return callbacks
+
+
+def train(config):
+    """Trains a `ConditionalWGAN` as `config` says, writing grids and checkpoints.
+
+    Resumes from the newest readable checkpoint in `config.checkpoint_dir` when it holds
+    a run made with the same model options (`config.fresh` moves such a run aside
+    instead). Returns `(model, history)`.
+
+    Raises:
+        ValueError, FileNotFoundError: see `prepare`.
+        FloatingPointError: when the losses become NaN or infinite; the last good
+            checkpoint and grid are kept.
+    """
+    return prepare(config).fit()

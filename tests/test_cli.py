@@ -27,7 +27,8 @@ def read(path):
 def test_bare_digits_trains_all_ten_writes_grids_and_checkpoints_then_resumes(tmp_path):
     run_cli(["--digits", *TINY], cwd=tmp_path)
     ckpt = tmp_path / "checkpoints"
-    for name in ("generator.keras", "generator.json", "cwgan.keras", "train_config.json",
+    for name in ("generator.keras", "generator.json", "resume/ckpt-00000004.keras",
+                 "train_config.json",
                  "samples/grid_0001.png", "samples/grid_0002.png"):
         assert (ckpt / name).is_file(), name
     info = read(ckpt / "generator.json")
@@ -67,7 +68,7 @@ def test_bad_flags_are_usage_errors_naming_the_flag(tmp_path, flag, named):
     assert proc.returncode == 2, proc.stderr
     assert named in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert not (tmp_path / "checkpoints" / "cwgan.keras").exists()
+    assert not (tmp_path / "checkpoints" / "resume").exists()
 
 
 def test_time_limit_stops_cleanly_and_saves_as_at_an_epoch_end(tmp_path):

@@ -1,0 +1,187 @@
+"""Every bad input, at every entry point, gets a one-line error naming the value and what
+is allowed (exit status 2 for the CLI), and leaves the files already on disk untouched."""
+
+import importlib
+import math
+
+import keras
+import numpy as np
+import pytest
+from absl import flags
+
+import cwgan
+from conftest import TEST_DATA, write_idx
+
+EXISTING = dict(digits=(3, 7), epochs=1, steps_per_epoch=2, batch_size=4, n_critic=2,
+                latent_dim=16, width=8, data_dir=TEST_DATA, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """Files a user already has: a trained run, a data dir, a corrupt and a foreign model."""
+    root = tmp_path_factory.mktemp("world")
+    cwgan.train(cwgan.TrainConfig(checkpoint_dir=str(root / "run"), **EXISTING))
+    (root / "a_file").write_text("not a directory")
+    raw_x, raw_y = _raw_test_data()
+    for name, x, y in [("bad_labels", raw_x, np.where(raw_y == 0, 12, raw_y).astype(np.uint8)),
+                       ("mismatch", raw_x, raw_y[:-1]), ("no_threes", raw_x[raw_y != 3],
+                                                            raw_y[raw_y != 3])]:
+        (root / name).mkdir()
+        write_idx(root / name / "train-images-idx3-ubyte.gz", x, 0x803)
+        write_idx(root / name / "train-labels-idx1-ubyte.gz", y, 0x801)
+    (root / "truncated").mkdir()
+    write_idx(root / "truncated" / "train-images-idx3-ubyte.gz", raw_x, 0x803)
+    (root / "truncated" / "train-labels-idx1-ubyte.gz").write_bytes(b"\x00\x00\x08\x01")
+    for name, model_bytes in [("corrupt", b"PK\x03\x04 truncated zip"), ("foreign", None)]:
+        directory = root / name
+        directory.mkdir()
+        (directory / "generator.json").write_text(
+            (root / "run" / "generator.json").read_text())
+        if model_bytes is None:
+            foreign = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(),
+                                        keras.layers.Dense(10)])
+            foreign.save(directory / "generator.keras")
+        else:
+            (directory / "generator.keras").write_bytes(model_bytes)
+    (root / "no_info").mkdir()
+    (root / "no_info" / "generator.keras").write_bytes(
+        (root / "run" / "generator.keras").read_bytes())
+    return root
+
+
+def _raw_test_data():
+    from cwgan.data import read_idx
+    return (read_idx(f"{TEST_DATA}/train-images-first200-idx3-ubyte.gz"),
+            read_idx(f"{TEST_DATA}/train-labels-first200-idx1-ubyte.gz"))
+
+
+def snapshot(root):
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def cli(capfd):
+    """Runs `python -m cwgan.train` in this process; returns (exit status, stderr)."""
+    module = importlib.import_module("cwgan.train")
+    cwgan.train = cwgan.train_lib.train  # importing the CLI module rebinds the name
+
+    def run(*args):
+        flags.FLAGS.unparse_flags()
+        with pytest.raises(SystemExit) as exit_:
+            module.run(["cwgan.train", *args])
+        return exit_.value.code, capfd.readouterr().err
+    return run
+
+
+# (flags, text the message must hold); the run dir already holds a run on digits 3 and 7.
+CLI_CASES = [
+    (["--digits=12"], "--digits"),
+    (["--digits=3,3"], "repeats a digit"),
+    (["--digits="], "--digits=''"),
+    (["--digits=3,x"], "--digits='3,x'"),
+    (["--epochs=0"], "epochs"),
+    (["--epochs=-3"], "epochs"),
+    (["--batch_size=5000"], "batch_size=5000"),
+    (["--n_critic=0"], "n_critic"),
+    (["--clip_value=0"], "--clip_value"),
+    (["--clip_value=-0.01"], "clip_value=-0.01"),
+    (["--learning_rate=nan"], "learning_rate=nan"),
+    (["--seed=abc"], "seed"),
+    (["--max_minutes=0"], "max_minutes=0"),
+    (["--width=0"], "width"),
+    (["--dataset=cifar10"], "dataset"),
+    (["--latent_dim=32"], "latent_dim: saved 16, asked 32"),
+    (["--digits=1,2"], "digits: saved [3, 7], asked [1, 2]"),
+    (["--checkpoint_dir={root}/a_file/run"], "checkpoint_dir"),
+    (["--data_dir={root}/missing"], "missing"),
+    (["--data_dir={root}/bad_labels"], "labels must lie in 0..9"),
+    (["unexpected"], "unexpected"),
+]
+
+
+@pytest.mark.parametrize("args, named", CLI_CASES, ids=[c[0][0] for c in CLI_CASES])
+def test_cli_usage_errors_exit_2_naming_the_value(cli, world, args, named):
+    args = [a.format(root=world) for a in args]
+    defaults = {"--digits=3,7", "--batch_size=4", "--n_critic=2", "--latent_dim=16",
+                "--width=8", "--epochs=2", f"--data_dir={TEST_DATA}",
+                f"--checkpoint_dir={world}/run"}
+    given = {a.split("=")[0] for a in args}
+    before = snapshot(world)
+    status, stderr = cli(*[a for a in defaults if a.split("=")[0] not in given], *args)
+    assert status == 2, stderr
+    assert named in stderr
+    assert "Traceback" not in stderr
+    assert snapshot(world) == before
+
+
+def _load(**kwargs):
+    return lambda root: cwgan.load_mnist(**{"data_dir": TEST_DATA, **kwargs})
+
+
+def _sample(**kwargs):
+    return lambda root: cwgan.sample(**{"checkpoint_dir": root / "run", **kwargs})
+
+
+def _model(**kwargs):
+    return lambda root: cwgan.ConditionalWGAN(
+        generator=cwgan.build_generator(8, width=4, embedding_dim=2),
+        critic=cwgan.build_critic(width=4), **{"latent_dim": 8, **kwargs})
+
+
+# (call, error type, text the message must hold)
+API_CASES = {
+    "sample label 12": (_sample(label=12), ValueError, "label=12"),
+    "sample label str": (_sample(label="7"), ValueError, "label='7'"),
+    "sample label float": (_sample(label=7.0), ValueError, "label=7.0"),
+    "sample label bool": (_sample(label=True), ValueError, "label=True"),
+    "sample label 2-D": (_sample(label=np.array([[3, 7]])), ValueError, "[[3, 7]]"),
+    "sample label untrained": (_sample(label=1), ValueError, "classes [3, 7] only"),
+    "sample n 0": (_sample(label=3, n=0), ValueError, "n=0"),
+    "sample n huge": (_sample(label=3, n=10**9), ValueError, "n=1000000000"),
+    "sample seed str": (_sample(seed="abc"), ValueError, "seed='abc'"),
+    "sample seed negative": (_sample(seed=-1), ValueError, "seed=-1"),
+    "sample missing dir": (lambda root: cwgan.sample(checkpoint_dir=root / "nowhere"),
+                           FileNotFoundError, "nowhere"),
+    "sample corrupt model": (lambda root: cwgan.sample(checkpoint_dir=root / "corrupt"),
+                             ValueError, "not a readable Keras model"),
+    "sample foreign model": (lambda root: cwgan.sample(label=3, checkpoint_dir=root / "foreign"),
+                             ValueError, "is not a cwgan generator"),
+    "sample no generator.json": (lambda root: cwgan.sample(checkpoint_dir=root / "no_info"),
+                                 FileNotFoundError, "generator.json is missing"),
+    "load digit 10": (_load(digits=[10]), ValueError, "[10] not in 0..9"),
+    "load digits empty": (_load(digits=[]), ValueError, "it is empty"),
+    "load digits str": (_load(digits="37"), ValueError, "digits='37'"),
+    "load missing dir": (lambda root: cwgan.load_mnist(data_dir=root / "missing"),
+                         FileNotFoundError, "missing"),
+    "load truncated labels": (lambda root: cwgan.load_mnist(data_dir=root / "truncated"),
+                              ValueError, "train-labels-idx1-ubyte.gz"),
+    "load labels out of range": (lambda root: cwgan.load_mnist(data_dir=root / "bad_labels"),
+                                 ValueError, "found 1..12"),
+    "load count mismatch": (lambda root: cwgan.load_mnist(data_dir=root / "mismatch"),
+                            ValueError, "200 images but labels of shape (199,)"),
+    "load empty class": (lambda root: cwgan.load_mnist(digits=[3], data_dir=root / "no_threes"),
+                         ValueError, "no images of the requested class(es) [3]"),
+    "load dataset": (_load(dataset="cifar10"), ValueError, "dataset='cifar10'"),
+    "model n_critic 0": (_model(n_critic=0), ValueError, "n_critic=0"),
+    "model clip 0": (_model(clip_value=0), ValueError, "clip_value=0"),
+    "model clip nan": (_model(clip_value=math.nan), ValueError, "clip_value=nan"),
+    "model latent mismatch": (_model(latent_dim=9), ValueError, "latent_dim=9"),
+    "model classes repeat": (_model(classes=[3, 3]), ValueError, "repeats a digit"),
+    "model constraint": (_model(constraint="spectral"), ValueError, "constraint='spectral'"),
+    "model seed str": (_model(seed="x"), ValueError, "seed='x'"),
+    "config batch > data": (lambda root: cwgan.train(cwgan.TrainConfig(
+        **{**EXISTING, "batch_size": 500, "checkpoint_dir": str(root / "run")})),
+        ValueError, "batch_size=500"),
+}
+
+
+@pytest.mark.parametrize("name", API_CASES)
+def test_api_errors_are_one_line_naming_the_value(world, name):
+    call, error, named = API_CASES[name]
+    before = snapshot(world)
+    with pytest.raises(error) as raised:
+        call(world)
+    message = str(raised.value)
+    assert named in message
+    assert "\n" not in message
+    assert snapshot(world) == before
