@@ -1,0 +1,200 @@
+r"""The generator as a TensorFlow SavedModel: `cwgan.export_saved_model` (and the CLI).
+
+The export serves one signature, `serving_default` (also callable as `loaded.serve`):
+
+    images = loaded.signatures["serving_default"](label=labels, noise=noise)["images"]
+
+  - `label`: int32 `(N,)`, classes the generator was trained on;
+  - `noise`: float32 `(N, latent_dim)`, z ~ N(0, I);
+  - `images`: float32 `(N, 28, 28)` in [0, 1] (0 is black), what `cwgan.sample`
+    returns for the same noise: `clip((generator(noise, label) + 1) / 2, 0, 1)`.
+
+A label the generator was not trained on, or label and noise of different lengths, fail
+with `tf.errors.InvalidArgumentError`. Loading needs TensorFlow only (`tf.saved_model.load`),
+neither Keras nor cwgan.
+
+Beside the SavedModel, `assets.extra/cwgan_export.json` says what was exported (latent
+size, classes, data set, training progress, the signature). Its presence also marks the
+directory as a cwgan export: `export_saved_model` replaces a previous export, or an empty
+directory, and refuses any other existing path.
+
+The export is written into a temporary directory beside `export_dir`, flushed to disk and
+renamed into place, so `export_dir` never holds a half-written model. Replacing a previous
+export takes two renames (old aside, new in); only a crash between the two leaves
+`export_dir` missing, with the old export beside it as `.<name>.*.tmp.old`.
+"""
+
+import os
+import shutil
+import tempfile
+
+import keras
+import tensorflow as tf
+
+from cwgan.checkpoints import find_checkpoint_dir, write_json
+from cwgan.sampling import load_generator
+
+SIGNATURE_KEY = "serving_default"
+OUTPUT_KEY = "images"
+EXPORT_INFO_FILE = os.path.join("assets.extra", "cwgan_export.json")
+
+
+def _serving_function(generator, classes):
+    """The exported computation: `(label, noise) -> {"images": (N, 28, 28) in [0, 1]}`.
+
+    Args:
+        generator: a generator as `build_generator` makes, `[noise, label] -> [-1, 1]`.
+        classes: the labels it was trained on; any other label fails an assertion.
+
+    Returns:
+        A function of two tensors, `label` int32 `(N,)` and `noise` float32
+        `(N, latent_dim)`, returning a dict with one entry, `images`.
+    """
+    def serve(label, noise):
+        known = tf.reduce_any(tf.equal(label[:, None], tf.constant(classes, tf.int32)), 1)
+        checks = [
+            tf.debugging.assert_equal(
+                tf.reduce_all(known), True,
+                message=f"`label` holds a class the generator was not trained on "
+                        f"(trained classes: {list(classes)})."),
+            tf.debugging.assert_equal(
+                tf.shape(label)[0], tf.shape(noise)[0],
+                message="`label` and `noise` must have the same length N."),
+        ]
+        with tf.control_dependencies(checks):
+            images = generator([noise, label], training=False)
+        return {OUTPUT_KEY: tf.clip_by_value((images[..., 0] + 1.0) / 2.0, 0.0, 1.0)}
+    return serve
+
+
+def _write_export(directory, generator, info, checkpoint_dir):
+    """Writes the SavedModel and its `cwgan_export.json` into `directory`."""
+    latent_dim = info["latent_dim"]
+    archive = keras.export.ExportArchive()
+    archive.track(generator)
+    archive.add_endpoint("serve", _serving_function(generator, info["classes"]),
+                         input_signature=[tf.TensorSpec([None], tf.int32, name="label"),
+                                          tf.TensorSpec([None, latent_dim], tf.float32,
+                                                        name="noise")])
+    archive.write_out(directory, verbose=False)  # "serve" is also "serving_default"
+    os.makedirs(os.path.join(directory, os.path.dirname(EXPORT_INFO_FILE)), exist_ok=True)
+    write_json(os.path.join(directory, EXPORT_INFO_FILE), {
+        "signature": SIGNATURE_KEY,
+        "inputs": {"label": "int32 (N,)", "noise": f"float32 (N, {latent_dim})"},
+        "outputs": {OUTPUT_KEY: "float32 (N, 28, 28) in [0, 1]"},
+        "latent_dim": latent_dim,
+        "classes": list(info["classes"]),
+        "dataset": info.get("dataset", "mnist"),
+        "epoch": info.get("epoch"),
+        "generator_iterations": info.get("generator_iterations"),
+        "checkpoint_dir": os.path.abspath(checkpoint_dir),
+    })
+
+
+def _fsync(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(directory):
+    """Flushes every file and directory under `directory` (itself included) to disk."""
+    for root, _, files in os.walk(directory):
+        for name in files:
+            _fsync(os.path.join(root, name))
+        _fsync(root)
+
+
+def _is_previous_export(path):
+    return os.path.isfile(os.path.join(path, EXPORT_INFO_FILE))
+
+
+def _check_target(export_dir):
+    """Refuses an `export_dir` that exists and is neither empty nor a previous export."""
+    if not os.path.lexists(export_dir):
+        return
+    if not os.path.isdir(export_dir) or os.path.islink(export_dir):
+        raise FileExistsError(
+            f"Invalid value for argument `export_dir`. Received: export_dir={export_dir!r}, "
+            "which exists and is not a directory (or is a symlink). Expected a new "
+            "directory, an empty one or a previous cwgan export.")
+    if os.listdir(export_dir) and not _is_previous_export(export_dir):
+        raise FileExistsError(
+            f"Invalid value for argument `export_dir`. Received: export_dir={export_dir!r}, "
+            f"which is not empty and not a previous cwgan export (no {EXPORT_INFO_FILE}). "
+            "Expected a new directory, an empty one or a previous cwgan export; choose "
+            "another path or remove it.")
+
+
+def _move_into_place(tmp, export_dir):
+    """Renames `tmp` to `export_dir`, setting aside and then deleting what was there."""
+    _check_target(export_dir)  # again: something may have appeared there meanwhile
+    old = None
+    if os.path.isdir(export_dir) and os.listdir(export_dir):
+        old = f"{tmp}.old"
+        os.rename(export_dir, old)
+    try:
+        os.replace(tmp, export_dir)  # also replaces an empty directory
+    except BaseException:
+        if old is not None:
+            os.rename(old, export_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old)
+    _fsync(os.path.dirname(export_dir))
+
+
+def export_saved_model(export_dir, checkpoint_dir=None):
+    """Writes a trained generator as a TensorFlow SavedModel for serving.
+
+    The SavedModel's `serving_default` signature maps `label` int32 `(N,)` and `noise`
+    float32 `(N, latent_dim)` to `images` float32 `(N, 28, 28)` in [0, 1], the same
+    images `cwgan.sample` gives for the same noise. It loads with `tf.saved_model.load`
+    alone (no Keras, no cwgan). See the module docstring for the files written and when
+    an existing `export_dir` is replaced.
+
+    Example:
+
+    >>> path = cwgan.export_saved_model("exported", checkpoint_dir="checkpoints")
+    >>> serve = tf.saved_model.load(path).signatures["serving_default"]
+    >>> noise = np.random.default_rng(0).standard_normal((2, 100)).astype("float32")
+    >>> serve(label=tf.constant([3, 7]), noise=tf.constant(noise))["images"].shape
+    TensorShape([2, 28, 28])
+
+    Args:
+        export_dir: where the SavedModel goes: a new directory, an empty one, or a
+            previous export (replaced). Parent directories are created.
+        checkpoint_dir: as for `cwgan.sample`. Defaults to `$CWGAN_CHECKPOINT_DIR`, else
+            the nearest `checkpoints/`.
+
+    Returns:
+        The absolute path of the export.
+
+    Raises:
+        ValueError: `export_dir` is not a path.
+        FileExistsError: `export_dir` exists and is neither empty nor a previous export.
+        FileNotFoundError: no trained generator where looked.
+    """
+    if not isinstance(export_dir, (str, os.PathLike)) or not os.fspath(export_dir):
+        raise ValueError(f"Invalid value for argument `export_dir`. Received: "
+                         f"export_dir={export_dir!r}. Expected a directory path.")
+    export_dir = os.path.abspath(os.fspath(export_dir))
+    _check_target(export_dir)
+    checkpoint_dir = find_checkpoint_dir(checkpoint_dir)
+    generator, info = load_generator(checkpoint_dir)
+    parent, name = os.path.split(export_dir)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{name}.", suffix=".tmp", dir=parent)
+    try:
+        _write_export(tmp, generator, info, checkpoint_dir)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp makes 0700; give the usual mode
+        _fsync_tree(tmp)
+        _move_into_place(tmp, export_dir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+    return export_dir

@@ -1,0 +1,70 @@
+r"""Draws a class-morph or latent-walk grid: `python -m cwgan.interpolate`.
+
+    python -m cwgan.interpolate --kind=morph --from_label=3 --to_label=7 --out=morph.png
+    python -m cwgan.interpolate --kind=walk --label=7 --steps=10 --n=6 --out=walk.png
+
+Rows are noise vectors (row r starts from the noise of sample r of --seed), columns are
+steps: the label embedding moving from one class to the other (morph, linear), or the
+noise moving along a great circle for one class (walk, slerp). See
+`cwgan/interpolate_lib.py`. Prints the PNG's path.
+"""
+
+from absl import app, flags
+
+from cwgan.interpolate_lib import class_morph, latent_walk, save_interpolation_grid
+
+_KIND = flags.DEFINE_enum("kind", "morph", ["morph", "walk"],
+                          "morph: between two classes; walk: within one class.")
+_FROM_LABEL = flags.DEFINE_integer("from_label", None, "--kind=morph: the first column's class.")
+_TO_LABEL = flags.DEFINE_integer("to_label", None, "--kind=morph: the last column's class.")
+_LABEL = flags.DEFINE_integer("label", None, "--kind=walk: the class.")
+_STEPS = flags.DEFINE_integer("steps", 8, "Columns (2..32).")
+_N = flags.DEFINE_integer("n", 4, "Rows (1..32).")
+_SEED = flags.DEFINE_integer("seed", 0, "Noise seed.")
+_CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
+                                      "Checkpoint directory (default: nearest checkpoints/).")
+_OUT = flags.DEFINE_string("out", None, "PNG path (default: morph_<from>_<to>.png or "
+                           "walk_<label>.png in the current directory).")
+
+
+def _check_label_flags(kind):
+    """Raises a usage error naming the label flags `kind` needs that are missing."""
+    needed = (_FROM_LABEL, _TO_LABEL) if kind == "morph" else (_LABEL,)
+    missing = [f"--{f.name}" for f in needed if f.value is None]
+    if missing:
+        names = " and ".join(f"--{f.name}" for f in needed)
+        raise app.UsageError(f"--kind={kind} needs {names}; missing {', '.join(missing)}.",
+                             exitcode=2)
+
+
+def _as_flags(message):
+    """The library's "argument `label_from`" is flag `--from_label` here (and so on)."""
+    for argument, flag in (("label_from", "from_label"), ("label_to", "to_label")):
+        message = message.replace(argument, flag)
+    return message.replace("argument `", "flag `--")
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
+    kind = _KIND.value
+    _check_label_flags(kind)
+    common = {"steps": _STEPS.value, "n": _N.value, "seed": _SEED.value,
+              "checkpoint_dir": _CHECKPOINT_DIR.value}
+    try:
+        if kind == "morph":
+            images = class_morph(_FROM_LABEL.value, _TO_LABEL.value, **common)
+            title = f"{_FROM_LABEL.value} → {_TO_LABEL.value} (seed {_SEED.value})"
+            out = _OUT.value or f"morph_{_FROM_LABEL.value}_{_TO_LABEL.value}.png"
+        else:
+            images = latent_walk(_LABEL.value, **common)
+            title = f"walk of {_LABEL.value} (seed {_SEED.value})"
+            out = _OUT.value or f"walk_{_LABEL.value}.png"
+        save_interpolation_grid(out, images, title)
+    except (ValueError, FileNotFoundError) as e:
+        raise app.UsageError(_as_flags(str(e)), exitcode=2) from None
+    print(out)
+
+
+if __name__ == "__main__":
+    app.run(main)

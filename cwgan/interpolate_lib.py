@@ -1,0 +1,254 @@
+r"""Interpolation grids: `cwgan.class_morph`, `cwgan.latent_walk` (and the CLI).
+
+Both return `(n, steps, 28, 28)` images in [0, 1]: one row per noise vector, one column
+per step. Row r starts from the noise `cwgan.sample(label, n, seed)[r]` draws, so
+columns line up with samples of the same seed (up to float rounding: the batches differ):
+
+  - class morph: each row keeps its noise while the label embedding moves in a straight
+    line from class a's vector to class b's (linear: the embedding is a learned point, not
+    a Gaussian draw). Column 0 is `cwgan.sample(a, n, seed)` and the last column
+    `cwgan.sample(b, n, seed)`.
+  - latent walk: the class stays fixed while each row's noise moves along a great circle
+    (spherical interpolation, slerp) to a second draw from the same seed's stream. Slerp
+    keeps the norm near sqrt(latent_dim), where Gaussian noise lives; a straight line would
+    pass through shorter vectors the generator rarely saw. Column 0 is
+    `cwgan.sample(label, n, seed)`.
+
+The morph runs the generator from its label embedding onwards: it needs the layer named
+`label_embedding` (a `keras.layers.Embedding`, as both `build_generator` and
+`build_mlp_generator` make) to be the label's only way to the image.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from cwgan.checks import check_int, check_seed
+from cwgan.grids import save_grid
+from cwgan.sampling import load_generator
+
+EMBEDDING_LAYER = "label_embedding"
+MAX_STEPS = 32  # columns
+MAX_ROWS = 32  # rows: at most 1,024 images, a grid about 15 inches wide
+
+
+def _to_unit(images, n, steps):
+    """Generator output `(n * steps, 28, 28, 1)` in [-1, 1] -> `(n, steps, 28, 28)` in [0, 1]."""
+    images = np.asarray(images, np.float32)[..., 0]
+    return np.clip((images + 1.0) / 2.0, 0.0, 1.0).reshape(n, steps, *images.shape[1:])
+
+
+def split_at_embedding(generator):
+    """Splits a generator at its label embedding.
+
+    Args:
+        generator: a functional generator `[noise, label] -> image` whose label enters
+            only through the `keras.layers.Embedding` named "label_embedding".
+
+    Returns:
+        `(embedding, tail)`: the embedding layer, and a `keras.Model` sharing the
+        generator's layers that maps `[noise, embedded label]` to the image, so
+        `tail([noise, embedding(label)])` equals `generator([noise, label])`.
+
+    Raises:
+        ValueError: the generator has no such layer, or the label also reaches the image
+            some other way.
+    """
+    layer = next((lyr for lyr in generator.layers if lyr.name == EMBEDDING_LAYER), None)
+    if not isinstance(layer, keras.layers.Embedding):
+        raise ValueError(
+            f"Invalid value for argument `generator`. Received: generator={generator.name!r} "
+            f"without a keras.layers.Embedding named {EMBEDDING_LAYER!r}. Expected a "
+            "generator from cwgan.build_generator or cwgan.build_mlp_generator.")
+    try:
+        tail = keras.Model([generator.inputs[0], layer.output], generator.output)
+    except ValueError:
+        raise ValueError(
+            f"Invalid value for argument `generator`. Received: generator={generator.name!r}, "
+            f"whose label reaches the image other than through {EMBEDDING_LAYER!r}. Expected "
+            "the label embedding to be the label's only path.") from None
+    return layer, tail
+
+
+def morph_images(generator, noise, label_from, label_to, steps):
+    """Images of each noise row as the label embedding moves from one class to another.
+
+    Args:
+        generator: as for `split_at_embedding`.
+        noise: float32 `(n, latent_dim)`, one row of the grid each.
+        label_from: the class at step 0.
+        label_to: the class at the last step.
+        steps: columns, at least 2; step j is at t = j / (steps - 1).
+
+    Returns:
+        float32 `(n, steps, 28, 28)` in [0, 1]; the first and last columns are the
+        generator's images of `label_from` and `label_to` for the same noise.
+    """
+    embedding, tail = split_at_embedding(generator)
+    ends = keras.ops.convert_to_numpy(embedding(np.array([label_from, label_to], np.int32)))
+    t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
+    embedded = (1.0 - t) * ends[0].astype(np.float32) + t * ends[1].astype(np.float32)
+    n = len(noise)
+    images = tail([np.repeat(noise, steps, axis=0),
+                   np.tile(embedded, (n, 1)).astype(ends.dtype)], training=False)
+    return _to_unit(images, n, steps)
+
+
+def slerp(start, end, steps):
+    """Spherical interpolation from each row of `start` to the same row of `end`.
+
+    Args:
+        start: `(n, d)` vectors at step 0.
+        end: `(n, d)` vectors at the last step.
+        steps: points per row, at least 2, evenly spaced in angle.
+
+    Returns:
+        float32 `(n, steps, d)`; `[:, 0]` is `start` and `[:, -1]` is `end`, exactly.
+        Rows whose two vectors are (anti)parallel fall back to a straight line.
+    """
+    a, b = np.asarray(start, np.float64), np.asarray(end, np.float64)
+    cos = np.sum(a * b, 1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    theta = np.arccos(np.clip(cos, -1.0, 1.0))[:, None, None]
+    t = np.linspace(0.0, 1.0, steps)[None, :, None]
+    sin = np.sin(theta)
+    curved = sin > 1e-6
+    safe_sin = np.where(curved, sin, 1.0)
+    w_a = np.where(curved, np.sin((1.0 - t) * theta) / safe_sin, 1.0 - t)
+    w_b = np.where(curved, np.sin(t * theta) / safe_sin, t)
+    return (w_a * a[:, None] + w_b * b[:, None]).astype(np.float32)
+
+
+def walk_images(generator, start, end, label, steps):
+    """Images of one class along slerp paths from `start` to `end` noise, row by row.
+
+    Args:
+        generator: a generator `[noise, label] -> image` in [-1, 1].
+        start: float32 `(n, latent_dim)` noise at step 0.
+        end: float32 `(n, latent_dim)` noise at the last step.
+        label: the class of every image.
+        steps: columns, at least 2.
+
+    Returns:
+        float32 `(n, steps, 28, 28)` in [0, 1].
+    """
+    noise = slerp(start, end, steps)
+    n = len(noise)
+    labels = np.full((n * steps,), label, np.int32)
+    images = generator([noise.reshape(n * steps, -1), labels], training=False)
+    return _to_unit(images, n, steps)
+
+
+def _check_class(name, value, classes):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
+            or value not in classes:
+        raise ValueError(
+            f"Invalid value for argument `{name}`. Received: {name}={value!r}. Expected one "
+            f"of the classes the generator was trained on: {list(classes)}.")
+    return int(value)
+
+
+def _noise(seed, n, latent_dim, draws):
+    """`draws` arrays `(n, latent_dim)` from one stream; the first is `cwgan.sample`'s."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal((n, latent_dim)).astype(np.float32) for _ in range(draws)]
+
+
+def class_morph(label_from, label_to, steps=8, n=4, seed=0, checkpoint_dir=None):
+    """A class-morph grid: same noise per row, label embedding moving between two classes.
+
+    Example:
+
+    >>> grid = cwgan.class_morph(3, 7, steps=8, n=4, seed=0)
+    >>> grid.shape
+    (4, 8, 28, 28)
+    >>> np.allclose(grid[:, 0], cwgan.sample(label=3, n=4, seed=0), atol=1e-5)
+    True
+
+    Args:
+        label_from: the class of the first column; one the generator was trained on.
+        label_to: the class of the last column; trained on, and not `label_from`.
+        steps: columns, 2..32. Defaults to 8.
+        n: rows (noise vectors), 1..32. Defaults to 4.
+        seed: the noise seed, as for `cwgan.sample`; None for fresh noise. Defaults to 0.
+        checkpoint_dir: as for `cwgan.sample`. Defaults to `$CWGAN_CHECKPOINT_DIR`, else
+            the nearest `checkpoints/`.
+
+    Returns:
+        float32 `(n, steps, 28, 28)` in [0, 1]. Row r uses the noise of
+        `cwgan.sample(label, n, seed)[r]`: column 0 equals `cwgan.sample(label_from, n,
+        seed)` and the last column `cwgan.sample(label_to, n, seed)`.
+
+    Raises:
+        ValueError: a label not trained on, equal labels, or steps, n or seed out of range.
+        FileNotFoundError: no trained generator where looked.
+    """
+    steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
+    n = check_int("n", n, minimum=1, maximum=MAX_ROWS)
+    seed = check_seed("seed", seed)
+    generator, info = load_generator(checkpoint_dir)
+    label_from = _check_class("label_from", label_from, info["classes"])
+    label_to = _check_class("label_to", label_to, info["classes"])
+    if label_to == label_from:
+        raise ValueError(
+            f"Invalid value for argument `label_to`. Received: label_to={label_to!r}. "
+            f"Expected a class other than label_from={label_from!r}.")
+    noise, = _noise(seed, n, info["latent_dim"], draws=1)
+    return morph_images(generator, noise, label_from, label_to, steps)
+
+
+def latent_walk(label, steps=8, n=4, seed=0, checkpoint_dir=None):
+    """A latent-walk grid for one class: each row slerps between two noise vectors.
+
+    Example:
+
+    >>> grid = cwgan.latent_walk(7, steps=8, n=4, seed=0)
+    >>> grid.shape
+    (4, 8, 28, 28)
+
+    Args:
+        label: the class of every image; one the generator was trained on.
+        steps: columns, 2..32. Defaults to 8.
+        n: rows (walks), 1..32. Defaults to 4.
+        seed: the noise seed; None for fresh noise. Defaults to 0.
+        checkpoint_dir: as for `cwgan.sample`. Defaults to `$CWGAN_CHECKPOINT_DIR`, else
+            the nearest `checkpoints/`.
+
+    Returns:
+        float32 `(n, steps, 28, 28)` in [0, 1]. Column 0 equals `cwgan.sample(label, n,
+        seed)`; each row ends at a second draw from the same seed's stream.
+
+    Raises:
+        ValueError: a label not trained on, or steps, n or seed out of range.
+        FileNotFoundError: no trained generator where looked.
+    """
+    steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
+    n = check_int("n", n, minimum=1, maximum=MAX_ROWS)
+    seed = check_seed("seed", seed)
+    generator, info = load_generator(checkpoint_dir)
+    label = _check_class("label", label, info["classes"])
+    start, end = _noise(seed, n, info["latent_dim"], draws=2)
+    return walk_images(generator, start, end, label, steps)
+
+
+def save_interpolation_grid(path, images, title=None):
+    """Writes a `class_morph` or `latent_walk` array as a PNG, atomically.
+
+    Example:
+
+    >>> cwgan.save_interpolation_grid("morph.png", cwgan.class_morph(3, 7), "3 to 7")
+
+    Args:
+        path: the PNG file; its directory is created if missing.
+        images: `(rows, steps, h, w)` in [0, 1]. Rows are labelled 0..rows-1, the index
+            of the sample whose noise each row starts from.
+        title: a title above the grid. Defaults to None (no title).
+    """
+    images = np.asarray(images)
+    if images.ndim != 4:
+        raise ValueError(
+            f"Invalid value for argument `images`. Received: images of shape "
+            f"{images.shape}. Expected (rows, steps, height, width), as class_morph and "
+            "latent_walk return.")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    save_grid(path, images, range(len(images)), title)
