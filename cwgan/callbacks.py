@@ -31,12 +31,16 @@ class SampleGrid(keras.callbacks.Callback):
         every_n_epochs: draw after every N-th epoch (and the last). Defaults to 1.
         seed: seed of the fixed noise. Defaults to 0.
         class_names: labels shown on the rows, indexed by class. Defaults to the digits.
+        tensorboard_dir: if given, each grid is also logged there as a TensorBoard image
+            ("samples"), at the generator iteration it was drawn. Defaults to None.
     """
 
     def __init__(self, directory, n_per_class=10, every_n_epochs=1, seed=0,
-                 class_names=None):
+                 class_names=None, tensorboard_dir=None):
         super().__init__()
         self.directory = os.fspath(directory)
+        self.tensorboard_dir = tensorboard_dir and os.fspath(tensorboard_dir)
+        self._writer = None
         self.n_per_class = check_int("n_per_class", n_per_class, minimum=1)
         self.every_n_epochs = check_int("every_n_epochs", every_n_epochs, minimum=1)
         self.seed = check_seed("seed", seed)
@@ -63,6 +67,20 @@ class SampleGrid(keras.callbacks.Callback):
         self.last_path = os.path.join(self.directory, f"grid_{epoch + 1:04d}.png")
         save_grid(self.last_path, images, self._row_labels,
                   title=f"epoch {epoch + 1}, generator iteration {iterations}")
+        if self.tensorboard_dir:
+            self._log_image(iterations)
+
+    def _log_image(self, step):
+        """Logs the PNG just written (labels and all) as a TensorBoard image."""
+        import tensorflow as tf
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.tensorboard_dir)
+        with open(self.last_path, "rb") as f:
+            image = tf.image.decode_png(f.read(), channels=3)
+        with self._writer.as_default():
+            tf.summary.image("samples", image[None], step=step)
+        self._writer.flush()
 
 
 class WGANCheckpoint(keras.callbacks.Callback):

@@ -70,6 +70,10 @@ _EVAL_EVERY = flags.DEFINE_integer(
     "History (0: never; python -m cwgan.evaluate does it afterwards).", lower_bound=0)
 _EVAL_N_PER_CLASS = flags.DEFINE_integer(
     "eval_n_per_class", 200, "Samples per class for --eval_every.", lower_bound=20)
+_TENSORBOARD = flags.DEFINE_boolean(
+    "tensorboard", False, "Also log losses, the Wasserstein estimate and the grids for "
+    "TensorBoard into <checkpoint_dir>/tensorboard/ (view with `pip install tensorboard; "
+    "tensorboard --logdir checkpoints/tensorboard`).")
 _MIXED_PRECISION = flags.DEFINE_boolean(
     "mixed_precision", False, "mixed_float16 compute with loss scaling (for GPUs); "
     "variables and the critic's scores stay float32.")
@@ -115,9 +119,9 @@ def main(argv):
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             checkpoint_dir=_CHECKPOINT_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
             keep_checkpoints=_KEEP_CHECKPOINTS.value, fresh=_FRESH.value,
-            samples_dir=_SAMPLES_DIR.value,
-            grid_every=_GRID_EVERY.value, max_minutes=_MAX_MINUTES.value,
-            jit_compile=_JIT_COMPILE.value, mixed_precision=_MIXED_PRECISION.value,
+            samples_dir=_SAMPLES_DIR.value, grid_every=_GRID_EVERY.value,
+            max_minutes=_MAX_MINUTES.value, jit_compile=_JIT_COMPILE.value,
+            mixed_precision=_MIXED_PRECISION.value, tensorboard=_TENSORBOARD.value,
             eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value)
     except ValueError as e:
         # "argument `x`" in the library's messages is flag --x here.

@@ -66,6 +66,7 @@ class TrainConfig:
     max_minutes: Optional[float] = None
     jit_compile: bool = True
     mixed_precision: bool = False
+    tensorboard: bool = False
     eval_every: int = 0
     eval_n_per_class: int = 200
     verbose: int = 1
@@ -114,6 +115,10 @@ class TrainConfig:
     @property
     def grid_dir(self):
         return self.samples_dir or os.path.join(self.checkpoint_dir, "samples")
+
+    @property
+    def tensorboard_dir(self):
+        return os.path.join(self.checkpoint_dir, "tensorboard") if self.tensorboard else None
 
     def to_json(self):
         return dataclasses.asdict(self) | {"digits": list(self.digits)}
@@ -300,7 +305,8 @@ def _callbacks(config, metrics_path):
     callbacks = [
         TerminateOnNonFinite(),  # first: nothing after it may save a diverged model
         SampleGrid(config.grid_dir, every_n_epochs=config.grid_every, seed=config.seed,
-                   class_names=CLASS_NAMES[config.dataset]),
+                   class_names=CLASS_NAMES[config.dataset],
+                   tensorboard_dir=config.tensorboard_dir),
         WGANCheckpoint(config.checkpoint_dir, every_n_steps=config.checkpoint_every or None,
                        keep=config.keep_checkpoints, dataset=config.dataset),
     ]
@@ -311,6 +317,11 @@ def _callbacks(config, metrics_path):
         callbacks.append(QualityEvaluation(judge, config.eval_every, config.eval_n_per_class,
                                            config.seed))
     callbacks.append(JsonlLogger(metrics_path))
+    if config.tensorboard:
+        # Scalars per epoch and every 10 iterations; Keras' step is model.optimizer's
+        # iterations, which are the generator iterations (ConditionalWGAN.compile).
+        callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir, update_freq=10,
+                                                     write_graph=False))
     if config.max_minutes is not None:
         callbacks.append(TimeLimit(config.max_minutes))
     return callbacks

@@ -115,3 +115,24 @@ def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypa
     assert [r["epoch"] for r in lines] == [1, 2]
     assert "fd" not in lines[0] and lines[1]["fd"] >= 0
     assert lines[1]["generator_iterations"] == 2
+
+
+def test_tensorboard_logs_losses_estimate_and_grids_by_generator_iteration(tmp_path):
+    import tensorflow as tf
+
+    cwgan.train(cwgan.TrainConfig(
+        digits=(3, 7), epochs=2, steps_per_epoch=10, batch_size=4, n_critic=2, latent_dim=16,
+        data_dir=TEST_DATA, checkpoint_dir=str(tmp_path), tensorboard=True, verbose=0))
+    events = {}
+    for path in (tmp_path / "tensorboard").rglob("events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(str(path)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                events.setdefault(value.tag, []).append((event.step, value))
+    for tag in ("batch_critic_loss", "batch_wasserstein_estimate", "epoch_generator_loss"):
+        assert tag in events, sorted(events)
+    assert sorted(step for step, _ in events["batch_critic_loss"]) == [10, 20]
+    steps = sorted(step for step, _ in events["samples"])
+    assert steps == [10, 20]
+    image = tf.io.decode_png(tf.make_ndarray(events["samples"][0][1].tensor)[2])
+    assert image.shape[-1] == 3 and image.shape[0] > 28 * 2
