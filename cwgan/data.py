@@ -231,7 +231,8 @@ def make_dataset(images, labels, batch_size=64, n_critic=5, seed=None):
     """
     import tensorflow as tf
 
-    step_size = _check_step_size(images, batch_size, n_critic)
+    steps_per_pass(len(images), batch_size, n_critic)  # raises if one step does not fit
+    step_size = batch_size * n_critic
     # Shuffle indices and gather each step's images in one op: cheaper than shuffling and
     # batching 28x28 elements one by one (python -m cwgan.bench measures the pipeline).
     images, labels = tf.constant(images), tf.constant(labels)
@@ -242,20 +243,21 @@ def make_dataset(images, labels, batch_size=64, n_critic=5, seed=None):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _check_step_size(images, batch_size, n_critic):
+def steps_per_pass(num_images, batch_size, n_critic):
+    """Training steps in one pass over `num_images` (the remainder is dropped).
+
+    Raises:
+        ValueError: when one step (`batch_size * n_critic` images) needs more images than
+            there are.
+    """
     step_size = batch_size * n_critic
-    if step_size > len(images):
+    if step_size > num_images:
         raise ValueError(
             f"Invalid value for argument `batch_size`. Received: batch_size={batch_size} "
             f"with n_critic={n_critic}: one generator iteration needs {step_size} images, "
-            f"the data has {len(images)}. Expected batch_size * n_critic <= {len(images)}."
+            f"the data has {num_images}. Expected batch_size * n_critic <= {num_images}."
         )
-    return step_size
-
-
-def steps_per_pass(num_images, batch_size, n_critic):
-    """Training steps in one pass over `num_images` (the remainder is dropped)."""
-    return num_images // (batch_size * n_critic)
+    return num_images // step_size
 
 
 def make_stream(images, labels, batch_size=64, n_critic=5, seed=0, start_step=0):
@@ -268,10 +270,10 @@ def make_stream(images, labels, batch_size=64, n_critic=5, seed=0, start_step=0)
     """
     import tensorflow as tf
 
-    step_size = _check_step_size(images, batch_size, n_critic)
+    per_pass = steps_per_pass(len(images), batch_size, n_critic)
+    step_size = batch_size * n_critic
     seed = check_int("seed", seed, minimum=0)
     start_step = check_int("start_step", start_step, minimum=0)
-    per_pass = steps_per_pass(len(images), batch_size, n_critic)
     num_images = len(images)
     images, labels = tf.constant(images), tf.constant(labels)
 

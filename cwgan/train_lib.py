@@ -267,9 +267,8 @@ def prepare(config):
     """
     keras.utils.set_random_seed(config.seed)
     images, labels = load_mnist(config.digits, config.data_dir, config.dataset)
-    make_stream(images, labels, config.batch_size, config.n_critic, config.seed)  # checks
-    steps_per_epoch = (config.steps_per_epoch
-                       or steps_per_pass(len(images), config.batch_size, config.n_critic))
+    per_pass = steps_per_pass(len(images), config.batch_size, config.n_critic)  # checks
+    steps_per_epoch = config.steps_per_epoch or per_pass
     check_writable(config.checkpoint_dir, "checkpoint_dir")
     check_writable(config.grid_dir, "samples_dir")
     if config.fresh:

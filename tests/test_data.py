@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import cwgan
+from cwgan.data import make_stream
 from conftest import TEST_DATA, write_idx
 
 
@@ -98,3 +99,19 @@ def test_make_dataset_refuses_a_batch_larger_than_the_data(data):
     images, labels = data
     with pytest.raises(ValueError, match="batch_size=64 with n_critic=5.*200"):
         cwgan.make_dataset(images, labels, batch_size=64, n_critic=5)
+
+
+def test_make_stream_is_addressable_by_step_and_covers_each_pass_once(data):
+    images, labels = data
+    per_pass = len(images) // 8  # batch 4, n_critic 2: 25 steps per pass
+    whole = [y.numpy() for _, y in make_stream(images, labels, 4, 2, seed=3).take(60)]
+    tail = [y.numpy() for _, y in make_stream(images, labels, 4, 2, seed=3,
+                                              start_step=37).take(23)]
+    for a, b in zip(whole[37:], tail):
+        np.testing.assert_array_equal(a, b)
+    first_pass = np.concatenate([x.numpy() for x, _ in make_stream(
+        images, labels, 4, 2, seed=3).take(per_pass)])
+    assert len({row.tobytes() for row in first_pass}) == per_pass * 8  # no image twice
+    assert not all((a == b).all() for a, b in zip(whole[:per_pass], whole[per_pass:]))
+    other_seed = [y.numpy() for _, y in make_stream(images, labels, 4, 2, seed=4).take(5)]
+    assert not all((a == b).all() for a, b in zip(whole[:5], other_seed))
