@@ -9,6 +9,7 @@ import time
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from cwgan.checkpoints import save_checkpoint
 from cwgan.checks import check_int, check_positive_float, check_seed
@@ -174,7 +175,14 @@ class TimeLimit(keras.callbacks.Callback):
             self._start = time.monotonic()
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() - self._start >= self.max_seconds:
+        out_of_time = time.monotonic() - self._start >= self.max_seconds
+        strategy = self.model.distribute_strategy
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            # Every worker must stop after the same step, or the others wait forever:
+            # stop when any worker's time is up.
+            out_of_time = float(strategy.reduce(
+                "MEAN", tf.constant(float(out_of_time)), axis=None)) > 0
+        if out_of_time:
             if not self.stopped:
                 logger.info("Time limit of %.1f minutes reached; stopping.",
                             self.max_seconds / 60)

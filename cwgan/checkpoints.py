@@ -146,18 +146,19 @@ def save_checkpoint(model, directory, epoch, dataset="mnist", keep=3):
         os.remove(old)
 
 
-def load_latest_state(directory):
+def load_latest_state(directory, clean=True):
     """Loads the newest full model in `directory` that loads, or returns None if none saved.
 
     A file that fails to load (truncated, corrupt, or whose iteration count disagrees
     with its name) is skipped with a warning naming it, and the one before it is tried.
-    Leftover temporary files of an interrupted write are removed.
+    With `clean`, leftover temporary files of an interrupted write are removed.
 
     Raises:
         ValueError: when states exist but none of them loads.
     """
-    for leftover in glob.glob(os.path.join(directory, RESUME_DIR, _TMP_PATTERN)):
-        os.remove(leftover)
+    if clean:
+        for leftover in glob.glob(os.path.join(directory, RESUME_DIR, _TMP_PATTERN)):
+            os.remove(leftover)
     states = list_states(directory)
     for iteration, path in states:
         try:

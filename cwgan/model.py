@@ -1,5 +1,7 @@
 """`ConditionalWGAN`: a label-conditioned Wasserstein GAN with weight clipping."""
 
+import warnings
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -27,6 +29,12 @@ class ConditionalWGAN(keras.Model):
     Each element of the training data is `(images, labels)` holding the `n_critic` real
     batches stacked, shapes `(n_critic * batch_size, 28, 28, 1)` in [-1, 1] and
     `(n_critic * batch_size,)`; `cwgan.make_dataset` builds such a dataset.
+
+    Under a `tf.distribute` strategy (build and compile the model inside
+    `strategy.scope()`; see `cwgan.distribute` and docs/distributed.md), `batch_size` is
+    the global batch: each of the R replicas trains on `n_critic` batches of
+    `batch_size / R`, the gradients are those of the global-batch losses, the clip holds
+    on every replica's copy of the critic, and the reported losses are global means.
 
     Example:
 
@@ -104,8 +112,10 @@ class ConditionalWGAN(keras.Model):
                 on GPUs, but on our 2-core CPU it made this default model's step 1.37x
                 faster (`python -m cwgan.bench --width=64 --conditioning=concat`); for the
                 recipe's width-32 networks it measured 0.93x, within the run's noise.
+                With several replicas (a `tf.distribute` strategy) it is False: XLA
+                cannot compile a step whose variables live on several devices.
         """
-        kwargs.setdefault("jit_compile", True)
+        kwargs.setdefault("jit_compile", not self._replicated())
         self.g_optimizer = self._with_loss_scaling(g_optimizer or self.default_optimizer())
         self.c_optimizer = self._with_loss_scaling(c_optimizer or self.default_optimizer())
         # `model.optimizer` is the generator's, so `model.optimizer.iterations` counts
@@ -114,6 +124,25 @@ class ConditionalWGAN(keras.Model):
         # Built now, each on its own network, so that a reload can restore their state.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.c_optimizer.build(self.critic.trainable_variables)
+
+    def _replicated(self):
+        return self.distribute_strategy.num_replicas_in_sync > 1
+
+    @property
+    def jit_compile(self):
+        return keras.Model.jit_compile.fget(self)
+
+    @jit_compile.setter
+    def jit_compile(self, value):
+        # Keras' own fallback for models XLA cannot compile, extended to replicated ones:
+        # under MirroredStrategy XLA fails at the first step ("Trying to access resource
+        # ... located in device CPU:1 from device CPU:0").
+        if value and self._replicated():
+            warnings.warn(f"XLA cannot compile a train step replicated over "
+                          f"{self.distribute_strategy.num_replicas_in_sync} devices. "
+                          "Proceeding with `jit_compile=False`.")
+            value = False
+        keras.Model.jit_compile.fset(self, value)
 
     def default_optimizer(self, learning_rate=None):
         """The paper's optimizer for this constraint (a new instance)."""
@@ -144,14 +173,26 @@ class ConditionalWGAN(keras.Model):
         """`model([noise, labels])` generates images, like `model.generator`."""
         return self.generator(inputs, training=training)
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras calls this at the start of fit() under a strategy, to build layers, compiled
+        # losses and metrics, and the optimizer from one batch. Ours are all built by
+        # __init__ and compile(), so there is nothing to do; and Keras' version breaks
+        # MultiWorkerMirroredStrategy: it averages the (images, labels) batch with
+        # strategy.reduce, which that strategy refuses for a tuple (keras-team/keras#20585).
+        pass
+
     def train_step(self, data):
+        # Under a strategy Keras runs this once per replica, on a contiguous 1/R of the
+        # element: n_critic batches of batch_size / R. So the replicas' i-th batches are
+        # not one device's i-th batch split up; with shuffled images that is all the same.
         images, labels = data[0], data[1]
         steps = images.shape[0]
         if steps is not None and steps % self.n_critic:
             raise ValueError(
                 f"A training step got {steps} images, not a multiple of n_critic="
                 f"{self.n_critic}. Each step takes n_critic real batches stacked; build "
-                "the dataset with cwgan.make_dataset(..., n_critic=model.n_critic).")
+                "the dataset with cwgan.make_dataset(..., n_critic=model.n_critic) (under "
+                "a strategy, with a batch_size divisible by the number of replicas).")
         images = ops.reshape(ops.cast(images, "float32"), (self.n_critic, -1) + IMAGE_SHAPE)
         labels = ops.reshape(ops.cast(labels, "int32"), (self.n_critic, -1))
         critic_loss = 0.0
@@ -159,13 +200,53 @@ class ConditionalWGAN(keras.Model):
             critic_loss += self._critic_step(images[i], labels[i])
         critic_loss /= self.n_critic
         generator_loss = self._generator_step(labels[-1])
+        # This replica's means; Keras averages the results over replicas, and the trackers'
+        # variables sum over replicas when read, so the logs hold global-batch means.
         self.critic_loss_tracker.update_state(critic_loss)
         self.generator_loss_tracker.update_state(generator_loss)
         self.wasserstein_tracker.update_state(-critic_loss)
-        return {m.name: m.result() for m in self.metrics}
+        logs = {m.name: m.result() for m in self.metrics}
+        strategy = tf.distribute.get_strategy()
+        replicas = strategy.num_replicas_in_sync
+        if replicas > 1 and replicas > len(strategy.extended.worker_devices):
+            # Several workers: Keras averages the logs over them with
+            # strategy.reduce("MEAN", value, axis=0), which fails on a scalar
+            # (keras-team/keras#20585). A length-1 axis averages to the same scalar.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def _noise(self, batch_size):
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        return self._draw(keras.random.normal, (batch_size, self.latent_dim))
+
+    def _draw(self, distribution, shape):
+        """`distribution(shape)` seeded by the model's SeedGenerator, different per replica.
+
+        Under a strategy every replica holds its own copy of the SeedGenerator's state
+        (Keras creates it with aggregation "none") and the copies advance in lockstep, so
+        a plain draw would give every replica the same noise. Instead each replica draws
+        for the whole global batch and keeps its own rows: the replicas differ, and
+        together they use exactly the numbers one device would draw for the global batch.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas == 1:
+            return distribution(shape, seed=self.seed_generator)
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        values = distribution((replicas * shape[0],) + tuple(shape[1:]),
+                              seed=self.seed_generator)
+        return ops.reshape(values, (replicas,) + tuple(shape))[replica]
+
+    @staticmethod
+    def _replica_share(loss):
+        """The part of the global-batch loss whose gradient this replica contributes.
+
+        Each replica's loss is a mean over its own 1/R of the global batch, and the
+        optimizer sums the replicas' gradients (an all-reduce SUM in `optimizer.apply`).
+        Dividing by R makes that sum the gradient of the mean over the global batch, so
+        a step is the same on R replicas as on one device. The loss reported in the
+        metrics stays unscaled: Keras averages it over replicas.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / replicas if replicas > 1 else loss
 
     def _critic_step(self, real, labels):
         batch_size = ops.shape(real)[0]
@@ -178,14 +259,17 @@ class ConditionalWGAN(keras.Model):
             loss = wasserstein_critic_loss(scores[:batch_size], scores[batch_size:])
             if self.constraint == "gp":
                 loss += self.gp_weight * self._gradient_penalty(real, fake, labels)
-            scaled = self.c_optimizer.scale_loss(loss)  # loss scaling under float16
+            # Loss scaling under float16 (a no-op otherwise), after the replica's share.
+            scaled = self.c_optimizer.scale_loss(self._replica_share(loss))
         grads = tape.gradient(scaled, self.critic.trainable_variables)
-        self.c_optimizer.apply(grads, self.critic.trainable_variables)  # then clips
+        # Sums the gradients over replicas, updates, then clips: the clip constraint's
+        # assign runs on every replica's copy (critic weights have aggregation "none").
+        self.c_optimizer.apply(grads, self.critic.trainable_variables)
         return loss
 
     def _gradient_penalty(self, real, fake, labels):
         """E[(|d f(x_hat | y) / d x_hat| - 1)^2], x_hat between real and fake of label y."""
-        eps = keras.random.uniform((ops.shape(real)[0], 1, 1, 1), seed=self.seed_generator)
+        eps = self._draw(keras.random.uniform, (ops.shape(real)[0], 1, 1, 1))
         x_hat = eps * real + (1.0 - eps) * fake
         with tf.GradientTape() as tape:
             tape.watch(x_hat)
@@ -199,7 +283,7 @@ class ConditionalWGAN(keras.Model):
         with tf.GradientTape() as tape:
             fake = self.generator([noise, labels], training=True)
             loss = wasserstein_generator_loss(self.critic([fake, labels], training=True))
-            scaled = self.g_optimizer.scale_loss(loss)
+            scaled = self.g_optimizer.scale_loss(self._replica_share(loss))
         grads = tape.gradient(scaled, self.generator.trainable_variables)
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         return loss

@@ -16,6 +16,7 @@ import sys
 
 from absl import app, flags
 
+from cwgan.distribute import STRATEGIES
 from cwgan.train_lib import TrainConfig, prepare
 
 _DIGITS = flags.DEFINE_string(
@@ -25,7 +26,9 @@ _EPOCHS = flags.DEFINE_integer("epochs", 200, "Epochs (passes over the data).", 
 _STEPS_PER_EPOCH = flags.DEFINE_integer(
     "steps_per_epoch", None, "Cap on generator iterations per epoch (default: one pass "
     "over the data).", lower_bound=1)
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per critic batch.", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer(
+    "batch_size", 64, "Images per critic batch, over all replicas (each of R replicas "
+    "takes batch_size/R).", lower_bound=1)
 _N_CRITIC = flags.DEFINE_integer(
     "n_critic", 5, "Critic updates per generator update.", lower_bound=1)
 _CLIP_VALUE = flags.DEFINE_float("clip_value", 0.01, "Critic weights are clipped to [-c, c].")
@@ -74,6 +77,11 @@ _TENSORBOARD = flags.DEFINE_boolean(
     "tensorboard", False, "Also log losses, the Wasserstein estimate and the grids for "
     "TensorBoard into <checkpoint_dir>/tensorboard/ (view with `pip install tensorboard; "
     "tensorboard --logdir checkpoints/tensorboard`).")
+_STRATEGY = flags.DEFINE_enum(
+    "strategy", "none", list(STRATEGIES),
+    "Devices to train on: none (one device), mirrored (every GPU of this machine), "
+    "multi_worker (the machines in TF_CONFIG). --batch_size is the global batch; "
+    "see docs/distributed.md.")
 _MIXED_PRECISION = flags.DEFINE_boolean(
     "mixed_precision", False, "mixed_float16 compute with loss scaling (for GPUs); "
     "variables and the critic's scores stay float32.")
@@ -122,7 +130,8 @@ def main(argv):
             samples_dir=_SAMPLES_DIR.value, grid_every=_GRID_EVERY.value,
             max_minutes=_MAX_MINUTES.value, jit_compile=_JIT_COMPILE.value,
             mixed_precision=_MIXED_PRECISION.value, tensorboard=_TENSORBOARD.value,
-            eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value)
+            eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value,
+            strategy=_STRATEGY.value)
     except ValueError as e:
         # "argument `x`" in the library's messages is flag --x here.
         raise app.UsageError(str(e).replace("argument `", "flag `--"), exitcode=2) from None

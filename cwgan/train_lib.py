@@ -21,6 +21,7 @@ from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
 from cwgan.checks import check_int, check_positive_float, check_seed
 from cwgan.data import (CLASS_NAMES, DATASETS, load_mnist, make_stream, parse_digits,
                         steps_per_pass)
+from cwgan.distribute import STRATEGIES, make_strategy, replica_batch_size
 from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
 from cwgan.model import CONSTRAINTS, GP_LEARNING_RATE, ConditionalWGAN
 from cwgan.networks import ARCHITECTURES, CONDITIONINGS, build_networks
@@ -67,6 +68,7 @@ class TrainConfig:
     jit_compile: bool = True
     mixed_precision: bool = False
     tensorboard: bool = False
+    strategy: str = "none"
     eval_every: int = 0
     eval_n_per_class: int = 200
     verbose: int = 1
@@ -101,6 +103,9 @@ class TrainConfig:
                                            minimum=MIN_PER_CLASS))
         if self.max_minutes is not None:
             set_("max_minutes", check_positive_float("max_minutes", self.max_minutes))
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"Invalid value for argument `strategy`. Received: strategy="
+                             f"{self.strategy!r}. Expected one of {STRATEGIES}.")
         if self.dataset not in DATASETS:
             raise ValueError(f"Invalid value for argument `dataset`. Received: dataset="
                              f"{self.dataset!r}. Expected one of {DATASETS}.")
@@ -152,10 +157,11 @@ def build_model(config=None):
                                 constraint=config.constraint)
     finally:
         keras.config.set_dtype_policy(previous)
+    replicated = model.distribute_strategy.num_replicas_in_sync > 1
     model.compile(
         g_optimizer=model.default_optimizer(config.learning_rate),
         c_optimizer=model.default_optimizer(config.learning_rate),
-        jit_compile=bool(config.jit_compile))
+        jit_compile=bool(config.jit_compile) and not replicated)  # XLA: one device only
     return model
 
 
@@ -258,20 +264,26 @@ def prepare(config):
 
     Loads the data, checks the directories are writable, moves an old run aside if
     `config.fresh`, refuses a run made with other model options, and loads the newest
-    readable checkpoint (or builds a new model). Nothing is written before every check
-    has passed.
+    readable checkpoint (or builds a new model) under `config.strategy`'s scope. Nothing
+    is written before every check has passed; with several workers, only the chief
+    writes.
 
     Raises:
         ValueError, FileNotFoundError: for bad data, an unusable checkpoint directory, or
             a checkpoint made with other options; the message names the value.
     """
+    # First: multi-worker set-up must happen before TensorFlow runs any op.
+    strategy = make_strategy(config.strategy)
+    replica_batch_size(config.batch_size, strategy)  # raises unless it divides evenly
+    chief = strategy.extended.should_checkpoint
     keras.utils.set_random_seed(config.seed)
     images, labels = load_mnist(config.digits, config.data_dir, config.dataset)
     per_pass = steps_per_pass(len(images), config.batch_size, config.n_critic)  # checks
     steps_per_epoch = config.steps_per_epoch or per_pass
-    check_writable(config.checkpoint_dir, "checkpoint_dir")
-    check_writable(config.grid_dir, "samples_dir")
-    if config.fresh:
+    if chief:
+        check_writable(config.checkpoint_dir, "checkpoint_dir")
+        check_writable(config.grid_dir, "samples_dir")
+    if config.fresh and chief:
         outside = os.path.relpath(os.path.abspath(config.grid_dir),
                                   os.path.abspath(config.checkpoint_dir)).startswith("..")
         grids = sorted(glob.glob(os.path.join(config.grid_dir, "grid_*.png"))) if outside \
@@ -280,43 +292,54 @@ def prepare(config):
         if moved:
             logger.info("--fresh: moved the previous run to %s.", moved)
     _check_resumable(config)
-    model = load_latest_state(config.checkpoint_dir)
-    if model is None:
-        model = build_model(config)
-    else:
+    with strategy.scope():
+        model = load_latest_state(config.checkpoint_dir, clean=chief)
+        resumed = model is not None
+        if not resumed:
+            model = build_model(config)
+    if resumed:
         _check_loaded(model, config, config.checkpoint_dir)
-        model.jit_compile = bool(config.jit_compile)
+        model.jit_compile = bool(config.jit_compile) and strategy.num_replicas_in_sync == 1
         for optimizer in (model.g_optimizer, model.c_optimizer):
             optimizer.learning_rate = config.learning_rate
         logger.info("Resuming from %s at generator iteration %d.", config.checkpoint_dir,
                     int(model.generator_iterations.numpy()))
     start = int(model.generator_iterations.numpy())
-    write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE), config.to_json())
     metrics_path = os.path.join(config.checkpoint_dir, METRICS_FILE)
-    _trim_metrics(metrics_path, start)
+    if chief:
+        write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE), config.to_json())
+        _trim_metrics(metrics_path, start)
     logger.info("Training on %d images of classes %s; %d generator iterations per epoch.",
                 len(images), list(config.digits), steps_per_epoch)
-    return Run(config, model, images, labels, _callbacks(config, metrics_path),
+    return Run(config, model, images, labels, _callbacks(config, metrics_path, chief),
                steps_per_epoch, start)
 
 
-def _callbacks(config, metrics_path):
-    callbacks = [
-        TerminateOnNonFinite(),  # first: nothing after it may save a diverged model
-        SampleGrid(config.grid_dir, every_n_epochs=config.grid_every, seed=config.seed,
-                   class_names=CLASS_NAMES[config.dataset],
-                   tensorboard_dir=config.tensorboard_dir),
-        WGANCheckpoint(config.checkpoint_dir, every_n_steps=config.checkpoint_every or None,
-                       keep=config.keep_checkpoints, dataset=config.dataset),
-    ]
+def _callbacks(config, metrics_path, chief=True):
+    """The run's callbacks; files are written by the chief only (all of them on one machine).
+
+    Every worker runs the guard, the evaluation (its `predict` needs every worker) and
+    the time limit (which stops all workers after the same step).
+    """
+    callbacks = [TerminateOnNonFinite()]  # first: nothing after it may save a diverged model
+    if chief:
+        callbacks += [
+            SampleGrid(config.grid_dir, every_n_epochs=config.grid_every, seed=config.seed,
+                       class_names=CLASS_NAMES[config.dataset],
+                       tensorboard_dir=config.tensorboard_dir),
+            WGANCheckpoint(config.checkpoint_dir, keep=config.keep_checkpoints,
+                           every_n_steps=config.checkpoint_every or None,
+                           dataset=config.dataset),
+        ]
     if config.eval_every:
         judge = make_judge(config.digits, config.dataset, config.data_dir, seed=config.seed)
         logger.info("Quality judge: classifier accuracy %.4f on held-out real digits.",
                     judge.classifier_accuracy)
         callbacks.append(QualityEvaluation(judge, config.eval_every, config.eval_n_per_class,
                                            config.seed))
-    callbacks.append(JsonlLogger(metrics_path))
-    if config.tensorboard:
+    if chief:
+        callbacks.append(JsonlLogger(metrics_path))
+    if config.tensorboard and chief:
         # Scalars per epoch and every 10 iterations; Keras' step is model.optimizer's
         # iterations, which are the generator iterations (ConditionalWGAN.compile).
         callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir, update_freq=10,
