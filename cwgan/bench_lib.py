@@ -4,17 +4,26 @@ Prints one JSON object (and a short table) with, for one model and batch size, m
 back to back in this process (so ratios are fair on a noisy machine):
 
   - fast path: `ConditionalWGAN`'s compiled `train_step` as `fit` runs it (Keras'
-    `train_function`), vs the textbook loop (a tf.data batch per critic step, a Python
-    loop over n_critic, the clip done by reading weights to the host and writing them
-    back), vs the fast path fed one cached batch (the cost of the input pipeline);
-  - XLA on vs off;
+    `train_function`, fed by `make_dataset`), vs the textbook loop (a tf.data batch per
+    critic step, a Python loop over n_critic, the clip done by reading weights to the host
+    and writing them back), vs the same step with the training set held as tensors on the
+    device and each step's batch indices drawn in-graph, vs the fast path fed one cached
+    batch (the cost of the input pipeline);
+  - XLA on vs off, for both ways of feeding the step;
   - achieved GFLOP/s (see `step_flops`) vs this machine's float32 matmul peak;
   - seconds per generator iteration with 10k vs 60k training images and per batch size;
   - compile (first call) time apart from the steady state; peak resident memory.
 
 Every time is the median over `--repeats` runs of `--iterations` generator iterations.
-Timings are not tests: nothing here asserts a speed.
+The variants compared in the first table are timed interleaved (one run of each in turn,
+`--repeats` rounds), so a slow spell of the machine falls on all of them alike.
+Also an op-level profile (TensorFlow profiler, XLA off so ops are visible) of the step:
+the op types that take the most time. Timings are not tests: nothing asserts a speed.
 """
+
+import collections
+import glob
+import tempfile
 
 import functools
 import os
@@ -82,22 +91,99 @@ def _sync(model):
     model.generator_iterations.numpy()  # waits for the step to finish
 
 
+class FastPath:
+    """Keras' compiled step (`model.train_function`) fed by a dataset, as `fit` runs it."""
+
+    def __init__(self, model, dataset):
+        self.model = model
+        self.iterator = iter(dataset.repeat())
+        model.make_train_function()
+
+    def iteration(self):
+        self.model.train_function(self.iterator)
+
+
+class InGraphSampler:
+    """The same step with the training set held as tensors on the device and each step's
+    `n_critic * batch_size` indices drawn in-graph (uniformly, with replacement): no
+    tf.data at all, the whole iteration is one compiled call."""
+
+    def __init__(self, model, images, labels, batch_size, jit_compile):
+        self.model = model
+        images, labels = tf.constant(images), tf.constant(labels)
+        count, size = images.shape[0], batch_size * model.n_critic
+        seed = keras.random.SeedGenerator(0)
+
+        @tf.function(jit_compile=jit_compile)
+        def step():
+            idx = keras.random.randint((size,), 0, count, seed=seed)
+            return model.train_step((tf.gather(images, idx), tf.gather(labels, idx)))
+
+        self.step = step
+
+    def iteration(self):
+        self.step()
+
+
+def _time(stepper, iterations):
+    start = time.perf_counter()
+    for _ in range(iterations):
+        stepper.iteration()
+    _sync(stepper.model)
+    return (time.perf_counter() - start) / iterations
+
+
+def time_interleaved(steppers, iterations, repeats):
+    """{name: (first-call seconds, median seconds per iteration)}, timed in turn.
+
+    Each round times `iterations` iterations of every stepper, one after the other, so
+    drift in the machine's speed affects them all; medians over `repeats` rounds.
+    """
+    compile_s, times = {}, collections.defaultdict(list)
+    for name, stepper in steppers.items():
+        compile_s[name] = _time(stepper, 1)
+    for _ in range(repeats):
+        for name, stepper in steppers.items():
+            times[name].append(_time(stepper, iterations))
+    return {name: (compile_s[name], statistics.median(times[name])) for name in steppers}
+
+
 def time_fast_path(model, dataset, iterations, repeats):
     """(first-call seconds, median seconds per generator iteration) of Keras' step."""
-    iterator = iter(dataset.repeat())
-    model.make_train_function()
-    start = time.perf_counter()
-    model.train_function(iterator)
-    _sync(model)
-    compile_s = time.perf_counter() - start
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(iterations):
-            model.train_function(iterator)
-        _sync(model)
-        times.append((time.perf_counter() - start) / iterations)
-    return compile_s, statistics.median(times)
+    return time_interleaved({"fast": FastPath(model, dataset)}, iterations, repeats)["fast"]
+
+
+def profile_ops(model, dataset, iterations, top=8):
+    """The op types taking the most time in `iterations` steps (TensorFlow profiler).
+
+    Sums the durations of the kernels the profiler records on the host (events named
+    "<op name>:<op type>") by op type. Use a model compiled without XLA: XLA fuses the
+    step into clusters the profiler cannot see into. Returns `[(type, share)]`, largest
+    first, shares of the total kernel time.
+    """
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    stepper = FastPath(model, dataset)
+    _time(stepper, 1)
+    logdir = tempfile.mkdtemp(prefix="cwgan_profile_")
+    tf.profiler.experimental.start(logdir)
+    try:
+        _time(stepper, iterations)
+    finally:
+        tf.profiler.experimental.stop()
+    by_type = collections.Counter()
+    for path in glob.glob(os.path.join(logdir, "**", "*.xplane.pb"), recursive=True):
+        space = xplane_pb2.XSpace()
+        with open(path, "rb") as f:
+            space.ParseFromString(f.read())
+        for plane in space.planes:
+            for line in plane.lines:
+                for event in line.events:
+                    name = plane.event_metadata[event.metadata_id].name
+                    if ":" in name and "/" in name:  # a kernel, not a framework event
+                        by_type[name.rsplit(":", 1)[1]] += event.duration_ps
+    total = sum(by_type.values()) or 1
+    return [(op, ps / total) for op, ps in by_type.most_common(top)]
 
 
 class TextbookLoop:
@@ -191,33 +277,43 @@ def run_bench(batch_size=64, n_critic=5, width=32, iterations=8, repeats=3,
         return {"seconds_per_iteration": seconds, "generator_iterations_per_s": 1 / seconds,
                 "critic_images_per_s": per_iteration_images / seconds}
 
-    xla = {}
+    steppers = {}
     for jit in (False, True):
-        model = make(width, n_critic, jit)
-        compile_s, seconds = time_fast_path(model, dataset, iterations, repeats)
-        xla[jit] = {"compile_seconds": compile_s, **rates(seconds)}
+        steppers[f"fast_xla_{'on' if jit else 'off'}"] = FastPath(
+            make(width, n_critic, jit), dataset)
+        steppers[f"in_graph_xla_{'on' if jit else 'off'}"] = InGraphSampler(
+            make(width, n_critic, jit), images, labels, batch_size, jit)
+    # The fast path fed one batch over and over: what it costs without any input pipeline.
+    steppers["cached_batch_xla_on"] = FastPath(
+        make(width, n_critic, True), tf.data.Dataset.from_tensors(next(iter(dataset))))
+    textbook_model = make(width, n_critic, False)
+    steppers["textbook"] = TextbookLoop(textbook_model, images, labels, batch_size)
+    timed = {name: {"compile_seconds": c, **rates(t)}
+             for name, (c, t) in time_interleaved(steppers, iterations, repeats).items()}
+    xla = {False: timed["fast_xla_off"], True: timed["fast_xla_on"]}
     fastest = min((False, True), key=lambda j: xla[j]["seconds_per_iteration"])
     result["xla"] = {"off": xla[False], "on": xla[True],
                      "speedup_on_vs_off": xla[False]["seconds_per_iteration"]
                      / xla[True]["seconds_per_iteration"], "faster": "on" if fastest else "off"}
     fast = xla[fastest]
-
-    textbook_model = make(width, n_critic, False)
-    compile_s, seconds = time_textbook(
-        TextbookLoop(textbook_model, images, labels, batch_size), iterations, repeats)
-    textbook = {"compile_seconds": compile_s, **rates(seconds)}
+    in_graph = timed[f"in_graph_xla_{'on' if fastest else 'off'}"]
+    result["in_graph_sampling"] = {
+        "off": timed["in_graph_xla_off"], "on": timed["in_graph_xla_on"],
+        "speedup_vs_tf_data": fast["seconds_per_iteration"] / in_graph["seconds_per_iteration"]}
+    textbook = timed["textbook"]
     result["fast_path"] = fast
     result["textbook_loop"] = textbook
     result["speedup_fast_vs_textbook"] = (textbook["seconds_per_iteration"]
                                           / fast["seconds_per_iteration"])
+    result["profile_top_ops_xla_off"] = dict(profile_ops(
+        make(width, n_critic, False), dataset, iterations))
 
-    cached = tf.data.Dataset.from_tensors(next(iter(dataset)))
-    model = make(width, n_critic, fastest)
-    _, seconds = time_fast_path(model, cached, iterations, repeats)
+    cached = timed["cached_batch_xla_on"]["seconds_per_iteration"]
     result["input_pipeline"] = {
-        "seconds_per_iteration_cached_batch": seconds,
-        "overhead_fraction": fast["seconds_per_iteration"] / seconds - 1}
+        "seconds_per_iteration_cached_batch": cached,
+        "overhead_fraction": xla[True]["seconds_per_iteration"] / cached - 1}
 
+    model = make(width, n_critic, fastest)
     flops = step_flops(model, batch_size)
     peak = matmul_peak_gflops(matmul_n, repeats)
     achieved = flops / fast["seconds_per_iteration"] / 1e9
@@ -259,9 +355,14 @@ def table(result):
         f"{f['critic_images_per_s']:14.0f}",
         f"{'textbook loop':28s}{t['seconds_per_iteration']:10.4f}"
         f"{t['generator_iterations_per_s']:9.2f}{t['critic_images_per_s']:14.0f}",
+        f"{'in-graph batch indices':28s}"
+        f"{result['in_graph_sampling'][result['xla']['faster']]['seconds_per_iteration']:10.4f}",
         f"fast vs textbook: {result['speedup_fast_vs_textbook']:.2f}x; "
-        f"XLA on vs off: {result['xla']['speedup_on_vs_off']:.2f}x; "
+        f"XLA on vs off: {result['xla']['speedup_on_vs_off']:.2f}x; in-graph indices vs "
+        f"tf.data: {result['in_graph_sampling']['speedup_vs_tf_data']:.2f}x; "
         f"input pipeline overhead: {100 * result['input_pipeline']['overhead_fraction']:.1f}%",
+        "top op types (XLA off): " + ", ".join(
+            f"{op} {100 * share:.0f}%" for op, share in result["profile_top_ops_xla_off"].items()),
         f"achieved {result['flops']['achieved_gflops']:.1f} GFLOP/s of a "
         f"{result['flops']['matmul_peak_gflops']:.1f} GFLOP/s matmul peak: "
         f"{100 * result['flops']['utilisation']:.0f}% utilisation",

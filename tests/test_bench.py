@@ -16,16 +16,20 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     for key in ("fast_path", "textbook_loop", "speedup_fast_vs_textbook", "xla",
-                "input_pipeline", "flops", "dataset_scaling", "batch_scaling",
-                "peak_rss_mib"):
+                "in_graph_sampling", "input_pipeline", "flops", "dataset_scaling",
+                "batch_scaling", "peak_rss_mib", "profile_top_ops_xla_off"):
         assert key in result, key
     for path in (("fast_path", "generator_iterations_per_s"),
                  ("fast_path", "critic_images_per_s"), ("fast_path", "compile_seconds"),
                  ("textbook_loop", "generator_iterations_per_s"),
-                 ("xla", "speedup_on_vs_off"), ("flops", "achieved_gflops"),
+                 ("xla", "speedup_on_vs_off"), ("in_graph_sampling", "speedup_vs_tf_data"),
+                 ("flops", "achieved_gflops"),
                  ("flops", "matmul_peak_gflops"), ("flops", "utilisation"),
                  ("dataset_scaling", "ratio_large_vs_small")):
         assert result[path[0]][path[1]] > 0, path
     assert result["dataset_scaling"]["large_images"] == 600
     assert set(result["batch_scaling"]) == {"4", "8"}
+    shares = result["profile_top_ops_xla_off"]
+    assert shares and all(0 < v <= 1 for v in shares.values()) and sum(shares.values()) <= 1
+    assert "Conv2DBackpropFilter" in shares  # the critic's weight gradients are profiled
     assert "fast vs textbook" in proc.stdout
