@@ -8,6 +8,7 @@ import json
 
 from absl import app, flags
 
+from cwgan import cli
 from cwgan.bench_lib import run_bench, table
 
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per critic batch.", lower_bound=1)
@@ -50,4 +51,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -10,6 +10,7 @@ import json
 
 from absl import app, flags
 
+from cwgan import cli
 from cwgan.evaluate_lib import MIN_PER_CLASS, evaluate
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
@@ -33,4 +34,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

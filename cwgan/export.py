@@ -10,6 +10,7 @@ Serving signature `serving_default(label int32[N], noise float32[N, latent_dim])
 
 from absl import app, flags, logging
 
+from cwgan import cli
 from cwgan.export_lib import export_saved_model
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
@@ -33,4 +34,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

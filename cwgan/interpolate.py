@@ -11,6 +11,7 @@ noise moving along a great circle for one class (walk, slerp). See
 
 from absl import app, flags
 
+from cwgan import cli
 from cwgan.interpolate_lib import class_morph, latent_walk, save_interpolation_grid
 
 _KIND = flags.DEFINE_enum("kind", "morph", ["morph", "walk"],
@@ -67,4 +68,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

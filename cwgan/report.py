@@ -9,6 +9,7 @@ import json
 
 from absl import app, flags
 
+from cwgan import cli
 from cwgan.report_lib import report
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "The run's directory.")
@@ -27,4 +28,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

@@ -24,8 +24,8 @@ def data():
 
 def tiny_model(n_critic=2, clip_value=0.01, classes=None, latent_dim=8, seed=0,
                jit_compile=False):
-    """A small ConditionalWGAN; without XLA by default (compiles faster; XLA is the
-    default of compile() and is tested explicitly and by the CLI tests)."""
+    """A small ConditionalWGAN; without XLA by default (compiles faster; XLA, the default
+    of compile(), is tested explicitly in test_model.py)."""
     keras.utils.set_random_seed(seed)
     model = cwgan.ConditionalWGAN(
         generator=cwgan.build_generator(latent_dim, width=8, embedding_dim=4),

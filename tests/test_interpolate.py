@@ -133,7 +133,8 @@ def test_cli_draws_a_morph_png(checkpoint_37, tmp_path):
       "classes the generator was trained on: [3, 7].")),
     (["--kind=morph", "--from_label=3"],
      "--kind=morph needs --from_label and --to_label; missing --to_label."),
-], ids=["untrained_class", "missing_label_flag"])
+    (["--kind=walk", "--label=x"], "flag --label=x: invalid literal for int()"),
+], ids=["untrained_class", "missing_label_flag", "unparsable_label"])
 def test_cli_bad_labels_are_usage_errors(checkpoint_37, tmp_path, args, expected):
     proc = run_cli([f"--checkpoint_dir={checkpoint_37}", *args], cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
