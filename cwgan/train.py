@@ -8,7 +8,8 @@ Re-running with the same --checkpoint_dir resumes where the last checkpoint left
 --fresh moves that run aside (into <checkpoint_dir>/previous/) and starts over.
 
 Exit status: 0 done, 2 bad input (the message names it; nothing on disk is touched),
-1 training diverged (non-finite losses; the last good checkpoint is kept).
+1 training diverged (non-finite losses; the last good checkpoint is kept) or a file could
+not be written (e.g. a full disk; every file on disk stays whole).
 """
 
 import logging
@@ -145,6 +146,11 @@ def main(argv):
         run.fit()
     except FloatingPointError as e:
         sys.stderr.write(f"FATAL {e}\n")
+        sys.exit(1)
+    except OSError as e:  # e.g. a full disk while saving
+        sys.stderr.write(f"FATAL Could not write into {config.checkpoint_dir}: {e}. Every file "
+                         "there is whole (each is written to a temporary name, then renamed); "
+                         "re-run the same command to resume from the newest checkpoint.\n")
         sys.exit(1)
 
 

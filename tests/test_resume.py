@@ -2,6 +2,7 @@
 a diverged run keeps its last good checkpoint, --fresh moves a run aside."""
 
 import dataclasses
+import errno
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 import cwgan
-from cwgan.checkpoints import list_states, save_checkpoint
+from cwgan.checkpoints import atomic_write, list_states, save_checkpoint
 from conftest import PYTHON, TEST_DATA, subprocess_env
 
 # 200 images, 8 per step: 25 generator iterations per epoch, 75 in all.
@@ -186,3 +187,18 @@ def test_a_model_with_non_finite_weights_is_never_saved(tmp_path):
     with pytest.raises(FloatingPointError, match="non-finite weights"):
         save_checkpoint(model, str(tmp_path), epoch=1)
     assert not list(tmp_path.rglob("*.keras"))
+
+
+def test_a_write_that_fails_midway_leaves_the_old_file_whole_and_no_temporary(tmp_path):
+    path = tmp_path / "generator.json"
+    path.write_text("the old file")
+
+    def disk_full(tmp):
+        with open(tmp, "w") as f:
+            f.write("half a fi")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(str(path), disk_full)
+    assert path.read_text() == "the old file"
+    assert [p.name for p in tmp_path.iterdir()] == ["generator.json"]
