@@ -49,8 +49,9 @@ def _umask():
     return mask
 
 
-def _fsync_dir(directory):
-    fd = os.open(directory, os.O_RDONLY)
+def fsync_path(path):
+    """Flushes a file or a directory (its entries, e.g. after a rename) to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -78,7 +79,7 @@ def atomic_write(path, write):
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
-    _fsync_dir(directory)
+    fsync_path(directory)
 
 
 def write_json(path, obj):

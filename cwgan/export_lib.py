@@ -31,7 +31,7 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from cwgan.checkpoints import find_checkpoint_dir, write_json
+from cwgan.checkpoints import find_checkpoint_dir, fsync_path, write_json
 from cwgan.sampling import load_generator
 
 SIGNATURE_KEY = "serving_default"
@@ -91,20 +91,12 @@ def _write_export(directory, generator, info, checkpoint_dir):
     })
 
 
-def _fsync(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(directory):
     """Flushes every file and directory under `directory` (itself included) to disk."""
     for root, _, files in os.walk(directory):
         for name in files:
-            _fsync(os.path.join(root, name))
-        _fsync(root)
+            fsync_path(os.path.join(root, name))
+        fsync_path(root)
 
 
 def _is_previous_export(path):
@@ -143,7 +135,7 @@ def _move_into_place(tmp, export_dir):
         raise
     if old is not None:
         shutil.rmtree(old)
-    _fsync(os.path.dirname(export_dir))
+    fsync_path(os.path.dirname(export_dir))
 
 
 def export_saved_model(export_dir, checkpoint_dir=None):

@@ -154,6 +154,14 @@ def _noise(seed, n, latent_dim, draws):
     return [rng.standard_normal((n, latent_dim)).astype(np.float32) for _ in range(draws)]
 
 
+def _checked_grid_args(steps, n, seed, checkpoint_dir):
+    """Checks the arguments both grids share; returns them with `(generator, info)`."""
+    steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
+    n = check_int("n", n, minimum=1, maximum=MAX_ROWS)
+    seed = check_seed("seed", seed)
+    return steps, n, seed, *load_generator(checkpoint_dir)
+
+
 def class_morph(label_from, label_to, steps=8, n=4, seed=0, checkpoint_dir=None):
     """A class-morph grid: same noise per row, label embedding moving between two classes.
 
@@ -183,10 +191,7 @@ def class_morph(label_from, label_to, steps=8, n=4, seed=0, checkpoint_dir=None)
         ValueError: a label not trained on, equal labels, or steps, n or seed out of range.
         FileNotFoundError: no trained generator where looked.
     """
-    steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
-    n = check_int("n", n, minimum=1, maximum=MAX_ROWS)
-    seed = check_seed("seed", seed)
-    generator, info = load_generator(checkpoint_dir)
+    steps, n, seed, generator, info = _checked_grid_args(steps, n, seed, checkpoint_dir)
     label_from = _check_class("label_from", label_from, info["classes"])
     label_to = _check_class("label_to", label_to, info["classes"])
     if label_to == label_from:
@@ -222,10 +227,7 @@ def latent_walk(label, steps=8, n=4, seed=0, checkpoint_dir=None):
         ValueError: a label not trained on, or steps, n or seed out of range.
         FileNotFoundError: no trained generator where looked.
     """
-    steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
-    n = check_int("n", n, minimum=1, maximum=MAX_ROWS)
-    seed = check_seed("seed", seed)
-    generator, info = load_generator(checkpoint_dir)
+    steps, n, seed, generator, info = _checked_grid_args(steps, n, seed, checkpoint_dir)
     label = _check_class("label", label, info["classes"])
     start, end = _noise(seed, n, info["latent_dim"], draws=2)
     return walk_images(generator, start, end, label, steps)

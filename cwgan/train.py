@@ -29,7 +29,7 @@ _STEPS_PER_EPOCH = flags.DEFINE_integer(
     "steps_per_epoch", None, "Cap on generator iterations per epoch (default: one pass "
     "over the data).", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", 64, "Images per critic batch, over all replicas (each of R replicas "
+    "batch_size", 32, "Images per critic batch, over all replicas (each of R replicas "
     "takes batch_size/R).", lower_bound=1)
 _N_CRITIC = flags.DEFINE_integer(
     "n_critic", 5, "Critic updates per generator update.", lower_bound=1)

@@ -160,10 +160,15 @@ def _child_worker(out):
 
 
 def _run_children(out, role, envs):
-    """Runs one child per environment in `envs`, all at once; fails with their stderr."""
-    children = [subprocess.Popen([PYTHON, os.path.abspath(__file__), role, str(out)],
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 text=True) for env in envs]
+    """Runs this file as one child per environment in `envs`, all at once."""
+    _run_all([[PYTHON, os.path.abspath(__file__), role, str(out)]] * len(envs), envs, role)
+
+
+def _run_all(commands, envs, what):
+    """Runs `commands[i]` with `envs[i]`, all at once; fails with the stderr of any failure."""
+    children = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True)
+                for command, env in zip(commands, envs)]
     errors = []
     for child in children:
         try:
@@ -171,7 +176,7 @@ def _run_children(out, role, envs):
         except subprocess.TimeoutExpired:
             for c in children:
                 c.kill()
-            pytest.fail(f"{role} children still running after {TIMEOUT} s")
+            pytest.fail(f"{what} children still running after {TIMEOUT} s")
         if child.returncode:
             errors.append(stderr[-3000:])
     assert not errors, "\n\n".join(errors)
@@ -281,26 +286,18 @@ def test_multi_worker_mirrored_workers_finish_with_identical_weights(tmp_path):
 def test_the_cli_trains_on_two_workers_and_only_the_chief_writes(tmp_path):
     workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
     ckpt = tmp_path / "run"
-    children = [subprocess.Popen(
-        [PYTHON, "-m", "cwgan.train", "--digits=3,7", "--epochs=2", "--steps_per_epoch=3",
-         "--batch_size=4", "--n_critic=2", "--latent_dim=16", "--width=8",
-         f"--data_dir={TEST_DATA}", "--strategy=multi_worker", "--max_minutes=10",
-         f"--checkpoint_dir={ckpt if i == 0 else tmp_path / 'worker1'}"],
-        env=dict(subprocess_env(), TF_CONFIG=json.dumps(
-            {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}})),
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in range(2)]
-    for child in children:
-        try:
-            _, stderr = child.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            for c in children:
-                c.kill()
-            pytest.fail(f"workers still running after {TIMEOUT} s")
-        assert child.returncode == 0, stderr[-3000:]
+    commands = [[PYTHON, "-m", "cwgan.train", "--digits=3,7", "--epochs=2",
+                 "--steps_per_epoch=3", "--batch_size=4", "--n_critic=2", "--latent_dim=16",
+                 "--width=8", f"--data_dir={TEST_DATA}", "--strategy=multi_worker",
+                 "--max_minutes=10", f"--checkpoint_dir={ckpt if i == 0 else tmp_path / 'w1'}"]
+                for i in range(2)]
+    _run_all(commands, [dict(subprocess_env(), TF_CONFIG=json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}))
+        for i in range(2)], "cwgan.train")
     info = json.loads((ckpt / "generator.json").read_text())
     assert (info["epoch"], info["generator_iterations"]) == (2, 6)
     assert (ckpt / "samples" / "grid_0002.png").is_file()
-    assert not (tmp_path / "worker1").exists()  # worker 1 wrote nothing
+    assert not (tmp_path / "w1").exists()  # worker 1 wrote nothing
 
 
 if __name__ == "__main__":
