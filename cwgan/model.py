@@ -17,6 +17,17 @@ GP_LEARNING_RATE = 1e-4  # WGAN-GP's Adam(1e-4, beta_1=0, beta_2=0.9).
 CONSTRAINTS = ("clip", "gp")
 
 
+def _dense(grads):
+    """Gradients as dense tensors.
+
+    The label embeddings' gradients arrive as `tf.IndexedSlices`. Without XLA, Keras'
+    RMSprop then takes a sparse path whose index arithmetic fails when the gradient is
+    NaN: an `InvalidArgumentError` from inside the step instead of `TerminateOnNonFinite`'s
+    clear message (tests/test_resume.py). The tables have 10 rows; dense costs nothing.
+    """
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+
 @keras.saving.register_keras_serializable(package="cwgan")
 class ConditionalWGAN(keras.Model):
     """A conditional WGAN (Arjovsky et al. 2017, Algorithm 1, with labels).
@@ -261,7 +272,7 @@ class ConditionalWGAN(keras.Model):
                 loss += self.gp_weight * self._gradient_penalty(real, fake, labels)
             # Loss scaling under float16 (a no-op otherwise), after the replica's share.
             scaled = self.c_optimizer.scale_loss(self._replica_share(loss))
-        grads = tape.gradient(scaled, self.critic.trainable_variables)
+        grads = _dense(tape.gradient(scaled, self.critic.trainable_variables))
         # Sums the gradients over replicas, updates, then clips: the clip constraint's
         # assign runs on every replica's copy (critic weights have aggregation "none").
         self.c_optimizer.apply(grads, self.critic.trainable_variables)
@@ -284,7 +295,7 @@ class ConditionalWGAN(keras.Model):
             fake = self.generator([noise, labels], training=True)
             loss = wasserstein_generator_loss(self.critic([fake, labels], training=True))
             scaled = self.g_optimizer.scale_loss(self._replica_share(loss))
-        grads = tape.gradient(scaled, self.generator.trainable_variables)
+        grads = _dense(tape.gradient(scaled, self.generator.trainable_variables))
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
         return loss
 
