@@ -34,6 +34,11 @@ class SampleGrid(keras.callbacks.Callback):
         class_names: labels shown on the rows, indexed by class. Defaults to the digits.
         tensorboard_dir: if given, each grid is also logged there as a TensorBoard image
             ("samples"), at the generator iteration it was drawn. Defaults to None.
+
+    Attributes:
+        last_path: the newest PNG written, or None.
+        row_labels: the rows' labels (class names of the trained classes), set when
+            training begins.
     """
 
     def __init__(self, directory, n_per_class=10, every_n_epochs=1, seed=0,
@@ -47,6 +52,7 @@ class SampleGrid(keras.callbacks.Callback):
         self.seed = check_seed("seed", seed)
         self.class_names = class_names
         self.last_path = None
+        self.row_labels = None
 
     def on_train_begin(self, logs=None):
         os.makedirs(self.directory, exist_ok=True)
@@ -56,17 +62,17 @@ class SampleGrid(keras.callbacks.Callback):
         self._noise = np.tile(noise, (len(classes), 1))
         self._labels = np.repeat(classes, self.n_per_class)
         names = self.class_names or [str(c) for c in range(10)]
-        self._row_labels = [names[c] for c in classes]
+        self.row_labels = [names[c] for c in classes]
 
     def on_epoch_end(self, epoch, logs=None):
         if not _due(self, epoch, self.every_n_epochs):
             return
         images = self.model.generator([self._noise, self._labels], training=False)
         images = (np.asarray(images)[..., 0] + 1.0) / 2.0
-        images = images.reshape(len(self._row_labels), self.n_per_class, *images.shape[1:])
+        images = images.reshape(len(self.row_labels), self.n_per_class, *images.shape[1:])
         iterations = int(self.model.generator_iterations.numpy())
         self.last_path = os.path.join(self.directory, f"grid_{epoch + 1:04d}.png")
-        save_grid(self.last_path, images, self._row_labels,
+        save_grid(self.last_path, images, self.row_labels,
                   title=f"epoch {epoch + 1}, generator iteration {iterations}")
         if self.tensorboard_dir:
             self._log_image(iterations)

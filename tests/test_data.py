@@ -9,7 +9,7 @@ import pytest
 
 import cwgan
 from cwgan.data import make_stream
-from conftest import TEST_DATA, write_idx
+from conftest import TEST_DATA, tiny_model, write_idx
 
 
 def test_idx_dir_gives_scaled_images_and_int_labels():
@@ -47,6 +47,30 @@ def test_offline_falls_back_to_the_bundled_subset_and_says_so(monkeypatch, caplo
     assert "failed" in caplog.text and "bundled_data" in caplog.text
     test_images, _ = cwgan.load_mnist(split="test")
     assert len(test_images) == 10000
+
+
+def test_fashion_mnist_offline_uses_debians_copy_and_names_the_grid_rows(
+        monkeypatch, tmp_path, caplog):
+    from cwgan import data
+
+    def offline():
+        raise Exception("URL fetch failure: Name or service not known")
+    monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
+    raw = data.read_idx(f"{TEST_DATA}/train-images-first200-idx3-ubyte.gz")
+    raw_labels = data.read_idx(f"{TEST_DATA}/train-labels-first200-idx1-ubyte.gz")
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", raw, 0x803)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", raw_labels, 0x801)
+    monkeypatch.setitem(data.SYSTEM_DIRS, "fashion_mnist", str(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="cwgan"):
+        images, labels = cwgan.load_mnist(digits=[8, 9], dataset="fashion_mnist")
+    assert len(images) == np.isin(raw_labels, [8, 9]).sum()
+    assert str(tmp_path) in caplog.text
+
+    model = tiny_model(classes=[8, 9])
+    grid = cwgan.SampleGrid(tmp_path / "grids", class_names=data.CLASS_NAMES["fashion_mnist"])
+    grid.set_model(model)
+    grid.on_train_begin()
+    assert grid.row_labels == ["Bag", "Ankle boot"]
 
 
 def test_keras_loader_is_used_when_it_works(monkeypatch):
