@@ -11,7 +11,8 @@ from absl import app, flags
 from cwgan import cli
 from cwgan.bench_lib import run_bench, table
 
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 64, "Images per critic batch.", lower_bound=1)
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images per critic batch (default: the "
+                                  "recipe's).", lower_bound=1)
 _N_CRITIC = flags.DEFINE_integer("n_critic", 5, "Critic updates per generator update.",
                                  lower_bound=1)
 _WIDTH = flags.DEFINE_integer("width", 32, "Network width (default: the recipe's).",

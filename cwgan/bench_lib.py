@@ -256,7 +256,7 @@ def large_training_set(size, images_10k, labels_10k):
     return images_10k[idx], labels_10k[idx], f"synthetic ({size} resampled MNIST images)"
 
 
-def run_bench(batch_size=64, n_critic=5, width=32, iterations=8, repeats=3,
+def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
               batch_sizes=(32, 64, 128, 256), data_dir=None, large_size=60000,
               matmul_n=2048, architecture="dcgan", conditioning="projection"):
     """Runs every measurement and returns the result dict (see the module docstring)."""
