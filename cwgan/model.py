@@ -121,9 +121,9 @@ class ConditionalWGAN(keras.Model):
             **kwargs: e.g. `jit_compile`, `steps_per_execution`, `run_eagerly`.
                 `jit_compile` defaults to True (XLA) on every device: Keras enables it only
                 on GPUs, but on our 2-core CPU it made this default model's step 1.37x
-                faster (`python -m cwgan.bench --width=64 --conditioning=concat`). For the
-                CLI recipe's smaller width-32 networks XLA is slower (0.93x and 0.95x,
-                interleaved), so `TrainConfig` turns it off. With several replicas (a `tf.distribute` strategy) it is False: XLA
+                faster (`python -m cwgan.bench --width=64 --conditioning=concat`), and
+                1.19x for the CLI recipe's width-32 networks at batch 32 (at batch 64:
+                0.95x). With several replicas (a `tf.distribute` strategy) it is False: XLA
                 cannot compile a step whose variables live on several devices.
         """
         kwargs.setdefault("jit_compile", not self._replicated())

@@ -15,7 +15,8 @@ PY=${PY:-.venv/bin/python}
 MINUTES=$1; shift
 
 # name -> flags. Names spell the settings: architecture, critic conditioning, learning
-# rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N).
+# rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N, wW: width W,
+# xla / noxla: XLA on / off, eN: evaluate every N epochs inside the run, gp: gradient penalty).
 flags_for() {
   case "$1" in
     default) echo "" ;;
@@ -32,6 +33,9 @@ flags_for() {
           b*) flags+=" --batch_size=${extra#b}" ;;
           nc*) flags+=" --n_critic=${extra#nc}" ;;
           w*) flags+=" --width=${extra#w}" ;;
+          xla) flags+=" --jit_compile" ;;
+          noxla) flags+=" --nojit_compile" ;;
+          e[0-9]*) flags+=" --eval_every=${extra#e}" ;;
           gp) flags+=" --constraint=gp" ;;
           *) echo "unknown extra setting: $extra" >&2; exit 2 ;;
         esac
