@@ -165,6 +165,14 @@ def build_model(config=None):
     return model
 
 
+def _refuse_other_options(directory, what, diff):
+    """Raises naming each option in `diff` that differs from the run in `directory`."""
+    if diff:
+        raise ValueError(
+            f"{directory} holds a {what} made with other options ({'; '.join(diff)}). Pass "
+            "another checkpoint_dir, or --fresh to move that run aside and start over.")
+
+
 def _check_resumable(config):
     """Raises unless the run in `checkpoint_dir` (if any) was made with the same model options."""
     saved_path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
@@ -176,24 +184,18 @@ def _check_resumable(config):
         raise ValueError(f"{saved_path} is unreadable ({e}). Pass --fresh to move that run "
                          "aside and start over.") from None
     ours = config.to_json()
-    diff = [f"{k}: saved {saved.get(k)!r}, asked {ours[k]!r}"
-            for k in MODEL_OPTIONS if saved.get(k) != ours[k]]
-    if diff:
-        raise ValueError(
-            f"{config.checkpoint_dir} holds a run made with other options ({'; '.join(diff)}). "
-            "Pass another checkpoint_dir, or --fresh to move that run aside and start over.")
+    _refuse_other_options(config.checkpoint_dir, "run", [
+        f"{k}: saved {saved.get(k)!r}, asked {ours[k]!r}"
+        for k in MODEL_OPTIONS if saved.get(k) != ours[k]])
 
 
 def _check_loaded(model, config, directory):
     """Refuses a saved model whose shape differs from what `config` asks for."""
     found = {"latent_dim": model.latent_dim, "digits": tuple(model.classes),
              "n_critic": model.n_critic}
-    diff = [f"{k}: saved {v!r}, asked {getattr(config, k)!r}" for k, v in found.items()
-            if v != getattr(config, k)]
-    if diff:
-        raise ValueError(
-            f"{directory} holds a model made with other options ({'; '.join(diff)}). Pass "
-            "another checkpoint_dir, or --fresh to move that run aside and start over.")
+    _refuse_other_options(directory, "model", [
+        f"{k}: saved {v!r}, asked {getattr(config, k)!r}" for k, v in found.items()
+        if v != getattr(config, k)])
 
 
 def _trim_metrics(path, iteration):
@@ -297,14 +299,14 @@ def prepare(config):
         resumed = model is not None
         if not resumed:
             model = build_model(config)
+    start = int(model.generator_iterations.numpy())
     if resumed:
         _check_loaded(model, config, config.checkpoint_dir)
         model.jit_compile = bool(config.jit_compile) and strategy.num_replicas_in_sync == 1
         for optimizer in (model.g_optimizer, model.c_optimizer):
             optimizer.learning_rate = config.learning_rate
         logger.info("Resuming from %s at generator iteration %d.", config.checkpoint_dir,
-                    int(model.generator_iterations.numpy()))
-    start = int(model.generator_iterations.numpy())
+                    start)
     metrics_path = os.path.join(config.checkpoint_dir, METRICS_FILE)
     if chief:
         write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE), config.to_json())
