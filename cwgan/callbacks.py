@@ -118,6 +118,10 @@ class WGANCheckpoint(keras.callbacks.Callback):
         self.keep = check_int("keep", keep, minimum=1)
         self.dataset = dataset
         self._epoch = 0
+        self._last_iteration = None
+
+    def on_train_begin(self, logs=None):
+        self._last_iteration = int(self.model.generator_iterations.numpy())
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -125,9 +129,11 @@ class WGANCheckpoint(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.every_n_steps is None:
             return
+        # A step need not advance the generator (`n_critic_warmup`): save once per count.
         iteration = int(self.model.generator_iterations.numpy())
-        if iteration % self.every_n_steps == 0:
+        if iteration % self.every_n_steps == 0 and iteration != self._last_iteration:
             self._save(self._epoch)
+        self._last_iteration = iteration
 
     def on_epoch_end(self, epoch, logs=None):
         if _due(self, epoch, self.every_n_epochs):

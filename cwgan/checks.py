@@ -34,6 +34,15 @@ def check_seed(name, value):
     return check_int(name, value, minimum=0)
 
 
+def check_warmup(n_critic_warmup, n_critic):
+    """Returns `n_critic_warmup` if it is 0 (off) or an int above `n_critic`."""
+    value = check_int("n_critic_warmup", n_critic_warmup, minimum=0)
+    if 0 < value <= n_critic:
+        raise _invalid("n_critic_warmup", n_critic_warmup,
+                       f"0 (no warm-up) or more than n_critic={n_critic}")
+    return value
+
+
 def _int_range(minimum, maximum):
     if minimum is not None and maximum is not None:
         return f"an integer in {minimum}..{maximum}"

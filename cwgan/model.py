@@ -6,7 +6,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from cwgan.checks import check_int, check_positive_float, check_seed
+from cwgan.checks import check_int, check_positive_float, check_seed, check_warmup
 from cwgan.constraints import ClipConstraint
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, parse_digits
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss
@@ -15,6 +15,16 @@ from cwgan.networks import build_critic, build_generator
 DEFAULT_LEARNING_RATE = 5e-5  # The WGAN paper's RMSprop learning rate.
 GP_LEARNING_RATE = 1e-4  # WGAN-GP's Adam(1e-4, beta_1=0, beta_2=0.9).
 CONSTRAINTS = ("clip", "gp")
+# The WGAN paper's code (not its Algorithm 1) runs 100 critic updates before each of the
+# first 25 generator iterations and before every 500th; `n_critic_warmup` sets the 100.
+WARMUP_ITERATIONS = 25
+WARMUP_EVERY = 500
+# The warm-up skips the generator update inside the step (a tf.cond); tf.distribute cannot
+# all-reduce gradients inside a conditional branch.
+WARMUP_REPLICATED = ("n_critic_warmup={warmup} cannot run on {replicas} replicas: the "
+                     "generator update it skips would need a gradient all-reduce inside a "
+                     "conditional, which tf.distribute does not support. Expected "
+                     "n_critic_warmup=0 under a strategy with several replicas.")
 
 
 def _dense(grads):
@@ -72,11 +82,17 @@ class ConditionalWGAN(keras.Model):
             gp_weight * E[(|grad f(x_hat | y)| - 1)^2] on random interpolates x_hat of
             real and fake images of the same labels).
         gp_weight: the penalty's lambda, for "gp". Defaults to 10.
+        n_critic_warmup: if not 0, the schedule of the paper's code: at least this many
+            critic updates (100 there) before each of the first 25 generator iterations
+            and every 500th, `n_critic` before the others. A step then always runs
+            `n_critic` critic updates on its batches, and updates the generator only once
+            enough have run since its last update, so a warm-up iteration spans several
+            steps. Defaults to 0 (Algorithm 1: always `n_critic`).
     """
 
     def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
                  n_critic=5, clip_value=0.01, seed=None, constraint="clip", gp_weight=10.0,
-                 **kwargs):
+                 n_critic_warmup=0, **kwargs):
         super().__init__(**kwargs)
         if constraint not in CONSTRAINTS:
             raise ValueError(f"Invalid value for argument `constraint`. Received: "
@@ -86,6 +102,7 @@ class ConditionalWGAN(keras.Model):
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         self.classes = parse_digits(classes)
         self.n_critic = check_int("n_critic", n_critic, minimum=1)
+        self.n_critic_warmup = check_warmup(n_critic_warmup, self.n_critic)
         self.seed = check_seed("seed", seed)
         self.clip = ClipConstraint(clip_value)
         self.clip_value = self.clip.clip_value
@@ -103,6 +120,12 @@ class ConditionalWGAN(keras.Model):
                 variable.constraint = self.clip
                 variable.assign(self.clip(variable))
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        # Counted by the model rather than read off the optimizers: with the warm-up a
+        # step need not update the generator, and under mixed precision an optimizer
+        # skips (and does not count) a step whose gradients overflowed. `train_steps`
+        # is where a resumed run picks up the data stream.
+        self.train_steps = self._counter("train_steps")
+        self.critic_streak = self._counter("critic_streak")
         self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein_estimate")
@@ -135,6 +158,11 @@ class ConditionalWGAN(keras.Model):
         # Built now, each on its own network, so that a reload can restore their state.
         self.g_optimizer.build(self.generator.trainable_variables)
         self.c_optimizer.build(self.critic.trainable_variables)
+
+    def _counter(self, name):
+        # Updated in replica context under a strategy: count once, not once per replica.
+        return self.add_weight(shape=(), dtype="int64", initializer="zeros",
+                               trainable=False, aggregation="only_first_replica", name=name)
 
     def _replicated(self):
         return self.distribute_strategy.num_replicas_in_sync > 1
@@ -210,11 +238,19 @@ class ConditionalWGAN(keras.Model):
         for i in range(self.n_critic):
             critic_loss += self._critic_step(images[i], labels[i])
         critic_loss /= self.n_critic
-        generator_loss = self._generator_step(labels[-1])
+        self.train_steps.assign_add(1)
+        if self.n_critic_warmup:
+            if self._replicated():
+                raise ValueError(WARMUP_REPLICATED.format(
+                    warmup=self.n_critic_warmup,
+                    replicas=self.distribute_strategy.num_replicas_in_sync))
+            generator_loss, updated = self._scheduled_generator_step(labels[-1])
+        else:
+            generator_loss, updated = self._generator_step(labels[-1]), 1.0
         # This replica's means; Keras averages the results over replicas, and the trackers'
         # variables sum over replicas when read, so the logs hold global-batch means.
         self.critic_loss_tracker.update_state(critic_loss)
-        self.generator_loss_tracker.update_state(generator_loss)
+        self.generator_loss_tracker.update_state(generator_loss, sample_weight=updated)
         self.wasserstein_tracker.update_state(-critic_loss)
         logs = {m.name: m.result() for m in self.metrics}
         strategy = tf.distribute.get_strategy()
@@ -289,6 +325,23 @@ class ConditionalWGAN(keras.Model):
         norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
         return ops.mean(ops.square(norms - 1.0))
 
+    def _scheduled_generator_step(self, labels):
+        """The generator update if enough critic updates ran since the last; (loss, 0 or 1).
+
+        The paper's code trains the critic 100 times before the first 25 generator
+        iterations, so that the generator first follows a critic near its optimum, and
+        again before every 500th, to refresh it.
+        """
+        self.critic_streak.assign_add(self.n_critic)
+        streak = ops.convert_to_tensor(self.critic_streak)
+        iteration = self.g_optimizer.iterations
+        warm = ops.logical_or(iteration < WARMUP_ITERATIONS, iteration % WARMUP_EVERY == 0)
+        needed = ops.where(warm, self.n_critic_warmup, self.n_critic)
+        due = streak >= ops.cast(needed, streak.dtype)
+        loss = tf.cond(due, lambda: self._generator_step(labels), lambda: ops.zeros(()))
+        self.critic_streak.assign(ops.where(due, ops.zeros_like(streak), streak))
+        return loss, ops.cast(due, "float32")
+
     def _generator_step(self, labels):
         noise = self._noise(ops.shape(labels)[0])
         with tf.GradientTape() as tape:
@@ -323,6 +376,7 @@ class ConditionalWGAN(keras.Model):
             "seed": self.seed,
             "constraint": self.constraint,
             "gp_weight": self.gp_weight,
+            "n_critic_warmup": self.n_critic_warmup,
         }
 
     @classmethod

@@ -26,13 +26,18 @@ _DIGITS = flags.DEFINE_string(
     "(or 'all') for all ten.")
 _EPOCHS = flags.DEFINE_integer("epochs", 200, "Epochs (passes over the data).", lower_bound=1)
 _STEPS_PER_EPOCH = flags.DEFINE_integer(
-    "steps_per_epoch", None, "Cap on generator iterations per epoch (default: one pass "
-    "over the data).", lower_bound=1)
+    "steps_per_epoch", None, "Cap on training steps per epoch (default: one pass over the "
+    "data). A step is n_critic critic updates and a generator update (during a "
+    "--n_critic_warmup warm-up, the generator update only every few steps).", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", 32, "Images per critic batch, over all replicas (each of R replicas "
     "takes batch_size/R).", lower_bound=1)
 _N_CRITIC = flags.DEFINE_integer(
     "n_critic", 5, "Critic updates per generator update.", lower_bound=1)
+_N_CRITIC_WARMUP = flags.DEFINE_integer(
+    "n_critic_warmup", 0, "If not 0, the schedule of the WGAN paper's code: at least this "
+    "many critic updates (100 there) before each of the first 25 generator iterations and "
+    "every 500th. 0: always n_critic.", lower_bound=0)
 _CLIP_VALUE = flags.DEFINE_float("clip_value", 0.01, "Critic weights are clipped to [-c, c].")
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", None, "Learning rate of both optimizers (default: RMSprop 5e-4 for "
@@ -123,7 +128,8 @@ def main(argv):
         config = TrainConfig(
             digits=parse_digits_flag(_DIGITS.value), epochs=_EPOCHS.value,
             steps_per_epoch=_STEPS_PER_EPOCH.value, batch_size=_BATCH_SIZE.value,
-            n_critic=_N_CRITIC.value, clip_value=_CLIP_VALUE.value,
+            n_critic=_N_CRITIC.value, n_critic_warmup=_N_CRITIC_WARMUP.value,
+            clip_value=_CLIP_VALUE.value,
             learning_rate=_LEARNING_RATE.value, latent_dim=_LATENT_DIM.value,
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,

@@ -16,6 +16,7 @@ MINUTES=$1; shift
 
 # name -> flags. Names spell the settings: architecture, critic conditioning, learning
 # rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N, wW: width W,
+# wuN: n_critic_warmup N,
 # xla / noxla: XLA on / off, eN: evaluate every N epochs inside the run, gp: gradient penalty).
 flags_for() {
   case "$1" in
@@ -32,6 +33,7 @@ flags_for() {
           c*) flags+=" --clip_value=${extra#c}" ;;
           b*) flags+=" --batch_size=${extra#b}" ;;
           nc*) flags+=" --n_critic=${extra#nc}" ;;
+          wu*) flags+=" --n_critic_warmup=${extra#wu}" ;;  # before w*: width
           w*) flags+=" --width=${extra#w}" ;;
           xla) flags+=" --jit_compile" ;;
           noxla) flags+=" --nojit_compile" ;;

@@ -23,7 +23,7 @@ def data():
 
 
 def tiny_model(n_critic=2, clip_value=0.01, classes=None, latent_dim=8, seed=0,
-               jit_compile=False):
+               jit_compile=False, n_critic_warmup=0):
     """A small ConditionalWGAN; without XLA by default (compiles faster; XLA, the default
     of compile(), is tested explicitly in test_model.py)."""
     keras.utils.set_random_seed(seed)
@@ -31,7 +31,7 @@ def tiny_model(n_critic=2, clip_value=0.01, classes=None, latent_dim=8, seed=0,
         generator=cwgan.build_generator(latent_dim, width=8, embedding_dim=4),
         critic=cwgan.build_critic(width=8),
         latent_dim=latent_dim, classes=classes, n_critic=n_critic,
-        clip_value=clip_value, seed=seed)
+        clip_value=clip_value, seed=seed, n_critic_warmup=n_critic_warmup)
     model.compile(jit_compile=jit_compile)
     return model
 

@@ -83,6 +83,8 @@ CLI_CASES = [
     (["--epochs=-3"], "epochs"),
     (["--batch_size=5000"], "batch_size=5000"),
     (["--n_critic=0"], "n_critic"),
+    (["--n_critic_warmup=2"], "n_critic_warmup=2. Expected 0 (no warm-up) or more than n_critic=2"),
+    (["--n_critic_warmup=10"], "n_critic_warmup: saved 0, asked 10"),
     (["--clip_value=0"], "--clip_value"),
     (["--clip_value=-0.01"], "clip_value=-0.01"),
     (["--learning_rate=nan"], "learning_rate=nan"),

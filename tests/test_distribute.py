@@ -131,6 +131,16 @@ def _child_mirrored(out):
     resumed.fit(mirrored_steps, epochs=1, verbose=0)
     arrays["resumed_iterations_after"] = int(resumed.generator_iterations.numpy())
 
+    with strategy.scope():
+        warm = cwgan.ConditionalWGAN(*_tiny_networks(), latent_dim=LATENT_DIM,
+                                     n_critic=N_CRITIC, n_critic_warmup=4)
+        warm.compile(jit_compile=False)
+    try:
+        warm.fit(mirrored_steps, epochs=1, verbose=0)
+        arrays["warmup_error"] = ""
+    except ValueError as e:
+        arrays["warmup_error"] = str(e)
+
     np.savez(os.path.join(out, "mirrored.npz"), **arrays)
     with open(os.path.join(out, "history.json"), "w") as f:
         json.dump({"one": one_history.history, "mirrored": mirrored_history.history}, f)
@@ -250,6 +260,11 @@ def test_a_saved_model_resumes_under_mirrored_strategy(mirrored_run):
     assert int(arrays["resumed_copies"]) == REPLICAS
     assert int(arrays["resumed_iterations_before"]) == 2 * STEPS
     assert int(arrays["resumed_iterations_after"]) == 3 * STEPS
+
+
+def test_the_warmup_schedule_is_refused_on_several_replicas(mirrored_run):
+    error = str(_load(mirrored_run / "mirrored.npz")["warmup_error"])
+    assert "n_critic_warmup=4 cannot run on 2 replicas" in error
 
 
 def _free_ports(n):

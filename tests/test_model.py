@@ -133,6 +133,8 @@ def test_a_step_whose_batch_is_not_n_critic_batches_is_refused(data):
     ({"classes": [3, 3]}, "repeats"),
     ({"classes": [12]}, "12"),
     ({"seed": "x"}, "seed='x'"),
+    ({"n_critic_warmup": -1}, "n_critic_warmup=-1"),
+    ({"n_critic_warmup": 5}, "n_critic_warmup=5.*more than n_critic=5"),
 ])
 def test_bad_model_arguments_are_named(kwargs, match):
     generator = cwgan.build_generator(100, width=4, embedding_dim=2)
@@ -214,3 +216,64 @@ def test_gradient_penalty_is_zero_for_a_unit_gradient_critic():
     assert float(model._gradient_penalty(real, fake, labels)) == pytest.approx(0.0, abs=1e-6)
     critic.layers[-1].kernel.assign(np.full((784, 1), 2.0 / 28.0, np.float32))
     assert float(model._gradient_penalty(real, fake, labels)) == pytest.approx(1.0, rel=1e-4)
+
+
+def iterations(model):
+    return (int(model.train_steps.numpy()), int(model.c_optimizer.iterations.numpy()),
+            int(model.generator_iterations.numpy()))
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_warmup_runs_that_many_critic_updates_before_the_first_generator_updates(
+        data, jit_compile):
+    images, labels = data
+    model = tiny_model(n_critic=2, n_critic_warmup=6, jit_compile=jit_compile)
+    stream = cwgan.make_stream(images, labels, batch_size=8, n_critic=2)
+    generator_before = weights(model.generator)
+    history = model.fit(stream, steps_per_epoch=2, epochs=1, verbose=0)
+    # Two steps, four critic updates: fewer than six, so the generator has not moved.
+    assert iterations(model) == (2, 4, 0)
+    for a, b in zip(generator_before, weights(model.generator)):
+        np.testing.assert_array_equal(a, b)
+    assert history.history["generator_loss"] == [0.0]  # no update, nothing to report
+    model.fit(stream, steps_per_epoch=7, epochs=1, verbose=0)
+    assert iterations(model) == (9, 18, 3)  # one generator update per 6 critic updates
+    assert max(np.abs(v.numpy()).max() for v in model.critic.trainable_variables) <= 0.01 + 1e-7
+
+
+def test_after_25_iterations_warmup_returns_before_every_500th(data):
+    images, labels = data
+    model = tiny_model(n_critic=2, n_critic_warmup=6)
+    stream = cwgan.make_stream(images, labels, batch_size=8, n_critic=2)
+    model.g_optimizer.iterations.assign(498)
+    seen = []
+    for _ in range(6):
+        model.fit(stream, steps_per_epoch=1, epochs=1, verbose=0)
+        seen.append(int(model.generator_iterations.numpy()))
+    # 498 and 499 take n_critic=2 critic updates each; 500 takes 6 (three steps).
+    assert seen == [499, 500, 500, 500, 501, 502]
+
+
+def test_a_run_saved_in_the_middle_of_a_warmup_resumes_exactly(data, tmp_path):
+    images, labels = data
+
+    def stream(start_step):
+        return cwgan.make_stream(images, labels, batch_size=8, n_critic=2, seed=0,
+                                 start_step=start_step)
+
+    whole = tiny_model(n_critic=2, n_critic_warmup=6)
+    whole.fit(stream(0), steps_per_epoch=7, epochs=1, verbose=0)
+    halted = tiny_model(n_critic=2, n_critic_warmup=6)
+    halted.fit(stream(0), steps_per_epoch=4, epochs=1, verbose=0)  # one update, 2 critic in
+    path = str(tmp_path / "m.keras")
+    halted.save(path)
+    resumed = keras.saving.load_model(path, safe_mode=True)
+    assert iterations(resumed) == (4, 8, 1)
+    assert resumed.n_critic_warmup == 6
+    resumed.jit_compile = False  # as `whole`: XLA alone changes the weights' last digits
+    resumed.fit(stream(int(resumed.train_steps.numpy())), steps_per_epoch=3, epochs=1,
+                verbose=0)
+    assert iterations(resumed) == iterations(whole) == (7, 14, 2)
+    for a, b in zip(weights(whole.generator) + weights(whole.critic),
+                    weights(resumed.generator) + weights(resumed.critic)):
+        np.testing.assert_allclose(a, b, rtol=1e-6)  # losing the streak: 2e-4 apart

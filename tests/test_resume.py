@@ -99,6 +99,23 @@ def test_checkpoints_every_n_steps_keep_the_newest_k(tmp_path):
     assert not list((tmp_path / "resume").glob(".*"))
 
 
+def test_warmup_run_checkpoints_each_generator_iteration_once_and_resumes_the_steps(
+        tmp_path):
+    # n_critic 2, warm-up 4: two steps per generator update (all early iterations warm).
+    config = dict(TINY, n_critic_warmup=4, steps_per_epoch=3, checkpoint_every=1,
+                  keep_checkpoints=10, checkpoint_dir=str(tmp_path))
+    model, _ = cwgan.train(cwgan.TrainConfig(**config))
+    assert (int(model.train_steps.numpy()), int(model.generator_iterations.numpy())) == (6, 3)
+    # Not at 0 (the first step leaves the count there); 1 again at the end of epoch 1.
+    assert [it for it, _ in list_states(str(tmp_path))] == [3, 2, 1]
+    assert json.loads((tmp_path / "train_config.json").read_text())["n_critic_warmup"] == 4
+    model, _ = cwgan.train(cwgan.TrainConfig(**(config | {"epochs": 3})))
+    # Steps 7..9 continue epoch 3's data and the streak: updates at steps 8, then none.
+    assert (int(model.train_steps.numpy()), int(model.generator_iterations.numpy())) == (9, 4)
+    info = json.loads((tmp_path / "generator.json").read_text())
+    assert (info["epoch"], info["generator_iterations"]) == (3, 4)
+
+
 def test_a_corrupt_newest_checkpoint_is_named_and_the_one_before_used(tmp_path, caplog):
     config = cwgan.TrainConfig(steps_per_epoch=4, checkpoint_every=2,
                                checkpoint_dir=str(tmp_path), **TINY)
