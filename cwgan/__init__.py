@@ -6,7 +6,7 @@ Public API:
   - `build_generator`, `build_critic`: the networks.
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
-  - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `TimeLimit`,
+  - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `TimeLimit`, `LinearDecay`,
     `QualityEvaluation`, `JsonlLogger`: training callbacks.
   - `sample`, `load_generator`: images of a chosen class from a trained generator.
   - `evaluate`: sample quality of a trained generator (see `cwgan.evaluate`).
@@ -24,8 +24,8 @@ import os
 # Quiet TensorFlow's C++ start-up chatter unless the user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid,  # noqa: E402
-                             TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
+from cwgan.callbacks import (JsonlLogger, LinearDecay, QualityEvaluation,  # noqa: E402
+                             SampleGrid, TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.constraints import ClipConstraint  # noqa: E402
 from cwgan.data import load_mnist, make_dataset, make_stream  # noqa: E402
 from cwgan.distribute import STRATEGIES, make_strategy  # noqa: E402
@@ -42,7 +42,8 @@ from cwgan.train_lib import TrainConfig, build_model, train  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "QualityEvaluation", "STRATEGIES",
+    "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "LinearDecay", "QualityEvaluation",
+    "STRATEGIES",
     "SampleGrid", "TerminateOnNonFinite", "TimeLimit", "TrainConfig", "WGANCheckpoint",
     "build_critic", "build_generator", "build_mlp_critic", "build_mlp_generator",
     "build_model", "build_networks", "class_morph", "evaluate", "export_saved_model",

@@ -1,5 +1,6 @@
 """Keras callbacks for training a `ConditionalWGAN`: sample grids, checkpoints, a guard
-against non-finite losses, time limit, quality evaluation and a JSONL log of every epoch."""
+against non-finite losses, time limit, learning-rate decay, quality evaluation and a JSONL
+log of every epoch."""
 
 import json
 import logging
@@ -200,6 +201,30 @@ class TimeLimit(keras.callbacks.Callback):
                             self.max_seconds / 60)
             self.stopped = True
             self.model.stop_training = True
+
+
+class LinearDecay(keras.callbacks.Callback):
+    """Both optimizers' learning rate falls linearly, from `learning_rate` to 0 at `epochs`.
+
+    Set at each epoch's start from the epoch alone (like
+    `keras.callbacks.LearningRateScheduler`, which sets only `model.optimizer`: here the
+    generator's), so a resumed run, or one given more epochs, gets the rate an
+    uninterrupted run of that length would have.
+
+    Args:
+        learning_rate: the rate at epoch 0.
+        epochs: the epoch at which the rate reaches 0 (the run's length).
+    """
+
+    def __init__(self, learning_rate, epochs):
+        super().__init__()
+        self.learning_rate = check_positive_float("learning_rate", learning_rate)
+        self.epochs = check_int("epochs", epochs, minimum=1)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        rate = self.learning_rate * max(0.0, 1.0 - epoch / self.epochs)
+        for optimizer in (self.model.g_optimizer, self.model.c_optimizer):
+            optimizer.learning_rate = rate
 
 
 def _due(callback, epoch, every_n_epochs):

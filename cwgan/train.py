@@ -42,6 +42,8 @@ _CLIP_VALUE = flags.DEFINE_float("clip_value", 0.01, "Critic weights are clipped
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", None, "Learning rate of both optimizers (default: RMSprop 5e-4 for "
     "clip, docs/recipe.md; Adam 1e-4 for gp). The WGAN paper used 5e-5.")
+_LR_DECAY = flags.DEFINE_boolean(
+    "lr_decay", False, "Decay both learning rates linearly to 0 at --epochs (set per epoch).")
 _CONSTRAINT = flags.DEFINE_enum(
     "constraint", "clip", ["clip", "gp"], "Critic constraint: weight clipping (the WGAN "
     "paper) or a gradient penalty (WGAN-GP: Adam, lambda 10, no clipping).")
@@ -130,7 +132,8 @@ def main(argv):
             steps_per_epoch=_STEPS_PER_EPOCH.value, batch_size=_BATCH_SIZE.value,
             n_critic=_N_CRITIC.value, n_critic_warmup=_N_CRITIC_WARMUP.value,
             clip_value=_CLIP_VALUE.value,
-            learning_rate=_LEARNING_RATE.value, latent_dim=_LATENT_DIM.value,
+            learning_rate=_LEARNING_RATE.value, lr_decay=_LR_DECAY.value,
+            latent_dim=_LATENT_DIM.value,
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,

@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 
 import keras
 
-from cwgan.callbacks import (JsonlLogger, QualityEvaluation, SampleGrid,
+from cwgan.callbacks import (JsonlLogger, LinearDecay, QualityEvaluation, SampleGrid,
                              TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
                                load_latest_state, move_aside, read_json, write_json)
@@ -51,6 +51,7 @@ class TrainConfig:
     n_critic_warmup: int = 0
     clip_value: float = 0.01
     learning_rate: Optional[float] = None  # RECIPE_LEARNING_RATE (clip), 1e-4 (gp)
+    lr_decay: bool = False
     constraint: str = "clip"
     latent_dim: int = 100
     architecture: str = "dcgan"
@@ -353,6 +354,8 @@ def _callbacks(config, metrics_path, chief=True):
         # iterations, which are the generator iterations (ConditionalWGAN.compile).
         callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir, update_freq=10,
                                                      write_graph=False))
+    if config.lr_decay:
+        callbacks.append(LinearDecay(config.learning_rate, config.epochs))
     if config.max_minutes is not None:
         callbacks.append(TimeLimit(config.max_minutes))
     return callbacks

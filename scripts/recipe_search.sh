@@ -16,7 +16,7 @@ MINUTES=$1; shift
 
 # name -> flags. Names spell the settings: architecture, critic conditioning, learning
 # rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N, wW: width W,
-# wuN: n_critic_warmup N,
+# wuN: n_critic_warmup N, decay: --lr_decay,
 # xla / noxla: XLA on / off, eN: evaluate every N epochs inside the run, gp: gradient penalty).
 flags_for() {
   case "$1" in
@@ -36,6 +36,7 @@ flags_for() {
           wu*) flags+=" --n_critic_warmup=${extra#wu}" ;;  # before w*: width
           w*) flags+=" --width=${extra#w}" ;;
           xla) flags+=" --jit_compile" ;;
+          decay) flags+=" --lr_decay" ;;
           noxla) flags+=" --nojit_compile" ;;
           e[0-9]*) flags+=" --eval_every=${extra#e}" ;;
           gp) flags+=" --constraint=gp" ;;

@@ -116,6 +116,23 @@ def test_warmup_run_checkpoints_each_generator_iteration_once_and_resumes_the_st
     assert (info["epoch"], info["generator_iterations"]) == (3, 4)
 
 
+def test_lr_decay_falls_linearly_to_zero_at_the_last_epoch_and_follows_a_resume(tmp_path):
+    def rates(epochs):
+        run = cwgan.train_lib.prepare(cwgan.TrainConfig(**(TINY | dict(
+            epochs=epochs, steps_per_epoch=1, lr_decay=True, learning_rate=1e-3,
+            checkpoint_dir=str(tmp_path)))))
+        seen = []
+        run.callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: seen.append(
+            [float(o.learning_rate.numpy()) for o in (run.model.g_optimizer,
+                                                      run.model.c_optimizer)])))
+        run.fit()
+        return seen
+
+    np.testing.assert_allclose(rates(4), [[1e-3] * 2, [7.5e-4] * 2, [5e-4] * 2, [2.5e-4] * 2])
+    # Given 8 epochs, the resumed run takes the rates of an 8-epoch run from epoch 5 on.
+    np.testing.assert_allclose(rates(8), [[r] * 2 for r in (5e-4, 3.75e-4, 2.5e-4, 1.25e-4)])
+
+
 def test_a_corrupt_newest_checkpoint_is_named_and_the_one_before_used(tmp_path, caplog):
     config = cwgan.TrainConfig(steps_per_epoch=4, checkpoint_every=2,
                                checkpoint_dir=str(tmp_path), **TINY)
