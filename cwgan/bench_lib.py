@@ -9,7 +9,8 @@ back to back in this process (so ratios are fair on a noisy machine):
     and writing them back), vs the same step with the training set held as tensors on the
     device and each step's batch indices drawn in-graph, vs the fast path fed one cached
     batch (the cost of the input pipeline);
-  - XLA on vs off, for both ways of feeding the step;
+  - XLA on vs off, for both ways of feeding the step, and for the step with the
+    `n_critic_warmup` schedule (its generator update inside a conditional);
   - achieved GFLOP/s (see `step_flops`) vs this machine's float32 matmul peak;
   - seconds per generator iteration with 10k vs 60k training images and per batch size;
   - compile (first call) time apart from the steady state; peak resident memory.
@@ -36,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from cwgan.data import load_mnist, make_dataset
-from cwgan.model import ConditionalWGAN
+from cwgan.model import WARMUP_ITERATIONS, ConditionalWGAN
 from cwgan.networks import build_networks
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
@@ -78,11 +79,12 @@ def step_flops(model, batch_size):
 
 
 def build_model(width, n_critic, jit_compile, seed=0, architecture="dcgan",
-                conditioning="projection"):
+                conditioning="projection", n_critic_warmup=0):
     """A fresh compiled model (the recipe's networks by default) with RMSprop."""
     keras.utils.set_random_seed(seed)
     generator, critic = build_networks(architecture, 100, width, conditioning)
-    model = ConditionalWGAN(generator, critic, n_critic=n_critic, seed=seed)
+    model = ConditionalWGAN(generator, critic, n_critic=n_critic, seed=seed,
+                            n_critic_warmup=n_critic_warmup)
     model.compile(jit_compile=jit_compile)
     return model
 
@@ -286,6 +288,12 @@ def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
     # The fast path fed one batch over and over: what it costs without any input pipeline.
     steppers["cached_batch_xla_on"] = FastPath(
         make(width, n_critic, True), tf.data.Dataset.from_tensors(next(iter(dataset))))
+    # The warm-up schedule past its first 25 iterations: every step updates the generator,
+    # but through a conditional (whether it is due is known only inside the step).
+    for jit in (False, True):
+        warm = make(width, n_critic, jit, n_critic_warmup=100)
+        warm.g_optimizer.iterations.assign(WARMUP_ITERATIONS + 5)
+        steppers[f"warmup_xla_{'on' if jit else 'off'}"] = FastPath(warm, dataset)
     textbook_model = make(width, n_critic, False)
     steppers["textbook"] = TextbookLoop(textbook_model, images, labels, batch_size)
     timed = {name: {"compile_seconds": c, **rates(t)}
@@ -300,6 +308,12 @@ def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
     result["in_graph_sampling"] = {
         "off": timed["in_graph_xla_off"], "on": timed["in_graph_xla_on"],
         "speedup_vs_tf_data": fast["seconds_per_iteration"] / in_graph["seconds_per_iteration"]}
+    result["warmup_schedule"] = {
+        "off": timed["warmup_xla_off"], "on": timed["warmup_xla_on"],
+        "slowdown_xla_off": timed["warmup_xla_off"]["seconds_per_iteration"]
+        / xla[False]["seconds_per_iteration"],
+        "slowdown_xla_on": timed["warmup_xla_on"]["seconds_per_iteration"]
+        / xla[True]["seconds_per_iteration"]}
     textbook = timed["textbook"]
     result["fast_path"] = fast
     result["textbook_loop"] = textbook
@@ -361,6 +375,9 @@ def table(result):
         f"XLA on vs off: {result['xla']['speedup_on_vs_off']:.2f}x; in-graph indices vs "
         f"tf.data: {result['in_graph_sampling']['speedup_vs_tf_data']:.2f}x; "
         f"input pipeline overhead: {100 * result['input_pipeline']['overhead_fraction']:.1f}%",
+        f"--n_critic_warmup's conditional step vs the plain one: "
+        f"{result['warmup_schedule']['slowdown_xla_on']:.2f}x the time with XLA, "
+        f"{result['warmup_schedule']['slowdown_xla_off']:.2f}x without",
         "top op types (XLA off): " + ", ".join(
             f"{op} {100 * share:.0f}%" for op, share in result["profile_top_ops_xla_off"].items()),
         f"achieved {result['flops']['achieved_gflops']:.1f} GFLOP/s of a "

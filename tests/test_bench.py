@@ -17,7 +17,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     result = json.loads(out.read_text())
     for key in ("fast_path", "textbook_loop", "speedup_fast_vs_textbook", "xla",
                 "in_graph_sampling", "input_pipeline", "flops", "dataset_scaling",
-                "batch_scaling", "peak_rss_mib", "profile_top_ops_xla_off"):
+                "batch_scaling", "peak_rss_mib", "profile_top_ops_xla_off",
+                "warmup_schedule"):
         assert key in result, key
     for path in (("fast_path", "generator_iterations_per_s"),
                  ("fast_path", "critic_images_per_s"), ("fast_path", "compile_seconds"),
@@ -25,7 +26,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
                  ("xla", "speedup_on_vs_off"), ("in_graph_sampling", "speedup_vs_tf_data"),
                  ("flops", "achieved_gflops"),
                  ("flops", "matmul_peak_gflops"), ("flops", "utilisation"),
-                 ("dataset_scaling", "ratio_large_vs_small")):
+                 ("dataset_scaling", "ratio_large_vs_small"),
+                 ("warmup_schedule", "slowdown_xla_on"), ("warmup_schedule", "slowdown_xla_off")):
         assert result[path[0]][path[1]] > 0, path
     assert result["dataset_scaling"]["large_images"] == 600
     assert set(result["batch_scaling"]) == {"4", "8"}

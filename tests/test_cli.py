@@ -82,6 +82,12 @@ def test_time_limit_stops_cleanly_and_saves_as_at_an_epoch_end(tmp_path):
     assert (tmp_path / "ck" / "samples" / "grid_0001.png").is_file()
 
 
+def test_xla_is_on_by_default_and_off_by_default_with_the_warmup():
+    assert cwgan.TrainConfig().jit_compile is True
+    assert cwgan.TrainConfig(n_critic_warmup=100).jit_compile is False
+    assert cwgan.TrainConfig(n_critic_warmup=100, jit_compile=True).jit_compile is True
+
+
 def test_resuming_with_other_options_is_refused(tmp_path):
     base = dict(epochs=1, steps_per_epoch=1, batch_size=4, n_critic=2, latent_dim=16,
                 data_dir=TEST_DATA, checkpoint_dir=str(tmp_path), verbose=0)
