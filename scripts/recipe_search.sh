@@ -16,7 +16,7 @@ MINUTES=$1; shift
 
 # name -> flags. Names spell the settings: architecture, critic conditioning, learning
 # rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N, wW: width W,
-# wuN: n_critic_warmup N, decay: --lr_decay, epN: --epochs=N,
+# wuN: n_critic_warmup N, decay / nodecay: learning-rate decay on / off, epN: --epochs=N,
 # xla / noxla: XLA on / off, eN: evaluate every N epochs inside the run, gp: gradient penalty).
 flags_for() {
   case "$1" in
@@ -37,6 +37,7 @@ flags_for() {
           w*) flags+=" --width=${extra#w}" ;;
           xla) flags+=" --jit_compile" ;;
           decay) flags+=" --lr_decay" ;;
+          nodecay) flags+=" --nolr_decay" ;;
           noxla) flags+=" --nojit_compile" ;;
           ep[0-9]*) flags+=" --epochs=${extra#ep}" ;;  # before e*: eval_every
           e[0-9]*) flags+=" --eval_every=${extra#e}" ;;
