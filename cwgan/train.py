@@ -82,7 +82,7 @@ _JIT_COMPILE = flags.DEFINE_boolean(
     "jit_compile", None, "XLA-compile the train step (1.19x faster for the default "
     "networks and batch on a 2-core CPU, python -m cwgan.bench; --nojit_compile turns it "
     "off). Default: on, except with --n_critic_warmup (XLA made its conditional generator "
-    "update 1.66x slower per step on that CPU).")
+    "update 1.72x slower per step on that CPU; 1.07x without XLA).")
 _EVAL_EVERY = flags.DEFINE_integer(
     "eval_every", 0, "Evaluate sample quality every N epochs into metrics.jsonl and the "
     "History (0: never; python -m cwgan.evaluate does it afterwards).", lower_bound=0)

@@ -72,8 +72,8 @@ class TrainConfig:
     grid_every: int = 1
     max_minutes: Optional[float] = None
     # XLA: 1.19x at batch 32 on a 2-core CPU (python -m cwgan.bench). None: on, except with
-    # n_critic_warmup, whose conditional generator update XLA made 1.66x slower per step
-    # on that CPU (0.1245 vs 0.0749 s); without XLA the conditional cost nothing.
+    # n_critic_warmup, whose conditional generator update made the step 1.72x slower with
+    # XLA on that CPU and 1.07x without (python -m cwgan.bench --repeats=5).
     jit_compile: Optional[bool] = None
     mixed_precision: bool = False
     tensorboard: bool = False
