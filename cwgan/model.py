@@ -87,7 +87,8 @@ class ConditionalWGAN(keras.Model):
             and every 500th, `n_critic` before the others. A step then always runs
             `n_critic` critic updates on its batches, and updates the generator only once
             enough have run since its last update, so a warm-up iteration spans several
-            steps. Defaults to 0 (Algorithm 1: always `n_critic`).
+            steps. Defaults to 0 (Algorithm 1: always `n_critic`). Refused under a
+            strategy with several replicas (built in its scope).
     """
 
     def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
@@ -103,6 +104,10 @@ class ConditionalWGAN(keras.Model):
         self.classes = parse_digits(classes)
         self.n_critic = check_int("n_critic", n_critic, minimum=1)
         self.n_critic_warmup = check_warmup(n_critic_warmup, self.n_critic)
+        if self.n_critic_warmup and self._replicated():
+            raise ValueError(WARMUP_REPLICATED.format(
+                warmup=self.n_critic_warmup,
+                replicas=self.distribute_strategy.num_replicas_in_sync))
         self.seed = check_seed("seed", seed)
         self.clip = ClipConstraint(clip_value)
         self.clip_value = self.clip.clip_value
@@ -240,10 +245,6 @@ class ConditionalWGAN(keras.Model):
         critic_loss /= self.n_critic
         self.train_steps.assign_add(1)
         if self.n_critic_warmup:
-            if self._replicated():
-                raise ValueError(WARMUP_REPLICATED.format(
-                    warmup=self.n_critic_warmup,
-                    replicas=self.distribute_strategy.num_replicas_in_sync))
             generator_loss, updated = self._scheduled_generator_step(labels[-1])
         else:
             generator_loss, updated = self._generator_step(labels[-1]), 1.0

@@ -290,6 +290,7 @@ def prepare(config):
     # First: multi-worker set-up must happen before TensorFlow runs any op.
     strategy = make_strategy(config.strategy)
     replica_batch_size(config.batch_size, strategy)  # raises unless it divides evenly
+    # The model refuses this too, but only once built: after --fresh has moved a run aside.
     if config.n_critic_warmup and strategy.num_replicas_in_sync > 1:
         raise ValueError(WARMUP_REPLICATED.format(
             warmup=config.n_critic_warmup, replicas=strategy.num_replicas_in_sync))
