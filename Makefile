@@ -9,8 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): requirements.txt requirements-test.txt setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt -r requirements-test.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet -e . -r requirements-test.txt
 	touch $(STAMP)
 
 # Trains on all ten digits for 15 minutes, writing grids and checkpoints into checkpoints/.

@@ -51,5 +51,10 @@ def main(argv):
             json.dump(result, f, indent=2)
 
 
+def run(argv=None):
+    """Runs the CLI on `argv` (default `sys.argv`); the `cwgan-bench` console script."""
+    cli.run(main, argv=argv)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    run()

@@ -155,13 +155,69 @@ def time_fast_path(model, dataset, iterations, repeats):
     return time_interleaved({"fast": FastPath(model, dataset)}, iterations, repeats)["fast"]
 
 
+# oneDNN's (formerly MKL's) kernels and TensorFlow's fusions, by what they compute. Keys
+# are op types with any `_MklNative`/`_Mkl`/`_` prefix removed (see `canonical_op_type`).
+_FUSED_OP_TYPES = {
+    "Conv2DWithBias": "Conv2D",  # Conv2D + BiasAdd
+    "Conv2DBackpropFilterWithBias": "Conv2DBackpropFilter",  # + the BiasAddGrad
+    "PadWithConv2D": "Conv2D",  # Pad + Conv2D
+    "PadWithFusedConv2D": "Conv2D",  # Pad + Conv2D + BiasAdd (+ activation)
+    "FusedConv2D": "Conv2D",  # Conv2D + BiasAdd (+ activation, ...)
+    "FusedConv3D": "Conv3D",
+    "FusedDepthwiseConv2dNative": "DepthwiseConv2dNative",
+    "FusedMatMul": "MatMul",  # MatMul + BiasAdd (+ activation)
+    "FusedBatchMatMulV2": "BatchMatMulV2",
+    "FusedBatchNormEx": "FusedBatchNormV3",  # + side input and activation
+    "FusedBatchNormGradEx": "FusedBatchNormGradV3",
+}
+_ONEDNN_PREFIXES = ("_MklNative", "_Mkl")  # longest first
+
+
+def canonical_op_type(op_type):
+    """TensorFlow's canonical name for an op type as the profiler records it.
+
+    The same model runs different kernels on different machines: with oneDNN (Intel and
+    AMD x86 CPUs, on by default on Linux unless `TF_ENABLE_ONEDNN_OPTS=0`) TensorFlow
+    rewrites ops into `_MklNative<Op>` or `_Mkl<Op>`, and its graph optimiser fuses an op
+    with the bias add or activation after it (`_FusedConv2D`, oneDNN's
+    `_MklFusedConv2D`, `Conv2DWithBias`...). So that profiles compare across machines,
+    each is reported under the op it computes:
+
+      - `_MklNative<Op>`, `_Mkl<Op>` -> `<Op>`, e.g. `_MklMatMul` -> `MatMul`,
+        `_MklNativeFusedBatchNormV3` -> `FusedBatchNormV3` (a canonical op; "Fused" is
+        part of its name);
+      - then a fusion -> its main op: `Conv2DWithBias`, `FusedConv2D`, `PadWithConv2D`,
+        `PadWithFusedConv2D` -> `Conv2D`; `Conv2DBackpropFilterWithBias` ->
+        `Conv2DBackpropFilter` (the weight gradient, with the bias gradient folded in);
+        `FusedMatMul` -> `MatMul`; `FusedBatchMatMulV2` -> `BatchMatMulV2`;
+        `FusedConv3D` -> `Conv3D`; `FusedDepthwiseConv2dNative` ->
+        `DepthwiseConv2dNative`; `FusedBatchNormEx` -> `FusedBatchNormV3`;
+        `FusedBatchNormGradEx` -> `FusedBatchNormGradV3`; the same for the `_Fused<Op>`
+        of TensorFlow's own (non-oneDNN) CPU and GPU fusions.
+
+    Any other type is returned with only the oneDNN prefix removed (`_MklSwish` ->
+    `Swish`), or unchanged.
+    """
+    for prefix in _ONEDNN_PREFIXES:
+        if op_type.startswith(prefix) and len(op_type) > len(prefix):
+            op_type = op_type[len(prefix):]
+            break
+    else:
+        if not op_type.startswith("_Fused"):
+            return op_type
+        op_type = op_type[1:]
+    return _FUSED_OP_TYPES.get(op_type, op_type)
+
+
 def profile_ops(model, dataset, iterations, top=8):
     """The op types taking the most time in `iterations` steps (TensorFlow profiler).
 
     Sums the durations of the kernels the profiler records on the host (events named
-    "<op name>:<op type>") by op type. Use a model compiled without XLA: XLA fuses the
-    step into clusters the profiler cannot see into. Returns `[(type, share)]`, largest
-    first, shares of the total kernel time.
+    "<op name>:<op type>") by op type, under TensorFlow's canonical name for it
+    (`canonical_op_type`: oneDNN's `_MklNativeConv2DBackpropFilterWithBias` counts as
+    `Conv2DBackpropFilter`), so profiles of different machines compare. Use a model
+    compiled without XLA: XLA fuses the step into clusters the profiler cannot see into.
+    Returns `[(type, share)]`, largest first, shares of the total kernel time.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -183,7 +239,8 @@ def profile_ops(model, dataset, iterations, top=8):
                 for event in line.events:
                     name = plane.event_metadata[event.metadata_id].name
                     if ":" in name and "/" in name:  # a kernel, not a framework event
-                        by_type[name.rsplit(":", 1)[1]] += event.duration_ps
+                        by_type[canonical_op_type(name.rsplit(":", 1)[1])] += (
+                            event.duration_ps)
     total = sum(by_type.values()) or 1
     return [(op, ps / total) for op, ps in by_type.most_common(top)]
 

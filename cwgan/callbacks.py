@@ -1,11 +1,13 @@
 """Keras callbacks for training a `ConditionalWGAN`: sample grids, checkpoints, a guard
-against non-finite losses, time limit, learning-rate decay, quality evaluation and a JSONL
-log of every epoch."""
+against non-finite losses, a clean stop on SIGINT / SIGTERM, time limit, learning-rate
+decay, quality evaluation and a JSONL log of every epoch."""
 
 import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 
 import keras
@@ -204,27 +206,90 @@ class TimeLimit(keras.callbacks.Callback):
 
 
 class LinearDecay(keras.callbacks.Callback):
-    """Both optimizers' learning rate falls linearly, from `learning_rate` to 0 at `epochs`.
+    """Both optimizers' learning rate falls linearly, from `learning_rate` to 0 at `steps`.
 
-    Set at each epoch's start from the epoch alone (like
-    `keras.callbacks.LearningRateScheduler`, which sets only `model.optimizer`: here the
-    generator's), so a resumed run, or one given more epochs, gets the rate an
-    uninterrupted run of that length would have.
+    Set before every training step from the model's step count (`train_steps`, saved in
+    checkpoints) alone, so a resumed run, or one given more steps, gets the rate an
+    uninterrupted run of that length would have, whatever the data's size. (Keras'
+    `LearningRateScheduler` sets only `model.optimizer`, here the generator's, and once
+    per epoch.) The epoch's last rate goes into its logs as `learning_rate`.
 
     Args:
-        learning_rate: the rate at epoch 0.
-        epochs: the epoch at which the rate reaches 0 (the run's length).
+        learning_rate: the rate at step 0.
+        steps: the step at which the rate reaches 0 (the run's length).
     """
 
-    def __init__(self, learning_rate, epochs):
+    def __init__(self, learning_rate, steps):
         super().__init__()
         self.learning_rate = check_positive_float("learning_rate", learning_rate)
-        self.epochs = check_int("epochs", epochs, minimum=1)
+        self.steps = check_int("steps", steps, minimum=1)
+        self._step = None
+        self._rate = None
 
-    def on_epoch_begin(self, epoch, logs=None):
-        rate = self.learning_rate * max(0.0, 1.0 - epoch / self.epochs)
+    def rate(self, step):
+        """The learning rate of step `step` (0-based)."""
+        return self.learning_rate * max(0.0, 1.0 - step / self.steps)
+
+    def on_train_begin(self, logs=None):
+        self._step = int(self.model.train_steps.numpy())
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._rate = self.rate(self._step)
         for optimizer in (self.model.g_optimizer, self.model.c_optimizer):
-            optimizer.learning_rate = rate
+            optimizer.learning_rate = self._rate
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._rate is not None:
+            logs["learning_rate"] = self._rate
+
+
+class StopOnSignal(keras.callbacks.Callback):
+    """Turns SIGINT (Ctrl-C) and SIGTERM (what schedulers and preempted machines send)
+    into a clean stop: the step in progress finishes, then training stops as at an
+    epoch end, so the checkpoint and grid callbacks save the model where it stopped.
+
+    The handlers are installed while `fit` runs and restored after. A second signal
+    while stopping gets the previous handler's behaviour (e.g. KeyboardInterrupt). A
+    SIGINT that the process ignores (a background job of a non-interactive shell) stays
+    ignored. `received` is the signal number that stopped training, or None; the
+    caller reports it (`python -m cwgan.train` exits with 128 + that number).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        super().__init__()
+        self.received = None
+        self._previous = {}
+
+    def on_train_begin(self, logs=None):
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python delivers signals to the main thread only
+        for signum in self.SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is not signal.SIG_IGN:
+                self._previous[signum] = previous
+                signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame):
+        if self.received is None:
+            self.received = signum
+            logger.info("%s received: stopping after this step and saving.",
+                        signal.Signals(signum).name)
+        signal.signal(signum, self._previous.get(signum, signal.SIG_DFL))
+        self.model.stop_training = True
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.received is not None:
+            self.model.stop_training = True  # a new fit() of the same run resets it
+
+    def on_train_end(self, logs=None):
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 def _due(callback, epoch, every_n_epochs):
@@ -237,12 +302,12 @@ class QualityEvaluation(keras.callbacks.Callback):
     """Evaluates the generator every N epochs and adds the figures to the epoch's logs.
 
     The figures (`cond_acc`, `min_class_acc` (the worst class's), `fd`, `fd_class_mean`,
-    `memorisation`; see `cwgan.evaluate`) then appear in `History` and in `JsonlLogger`'s
+    `memorisation`; see `cwgan.evaluate_lib`) then appear in `History` and in `JsonlLogger`'s
     file; the full result, per class, is in `.last`. Put it before those in the callback
     list.
 
     Args:
-        judge: a `cwgan.evaluate.Judge` (see `cwgan.evaluate.make_judge`).
+        judge: a `cwgan.evaluate_lib.Judge` (see `cwgan.evaluate_lib.make_judge`).
         every_n_epochs: evaluate after every N-th epoch (and the last). Defaults to 5.
         n_per_class: samples per class. Defaults to 200.
         seed: the noise seed, the same at every evaluation. Defaults to 0.

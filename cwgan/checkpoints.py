@@ -229,6 +229,16 @@ def find_checkpoint_dir(checkpoint_dir=None):
     holding a `generator.keras` in the current directory or its parents (so a notebook in
     `notebooks/` finds the project's).
 
+    The search up the parents stops below any directory listed in `$CWGAN_CEILING_DIRS`
+    (absolute paths separated by `os.pathsep`, like git's `GIT_CEILING_DIRECTORIES`): it
+    never moves up into a listed directory, so neither it nor its parents are searched;
+    the current directory itself always is. As with git, an entry bounds only searches
+    that start below it. Relative and empty entries are ignored.
+    E.g. with `CWGAN_CEILING_DIRS=/home/me`, a session in `/home/me/project/notebooks`
+    looks in `notebooks/checkpoints` and `project/checkpoints` only, not in
+    `/home/me/checkpoints` nor `/checkpoints`. Tests set it to keep the search inside
+    their temporary directories.
+
     Raises:
         FileNotFoundError: naming the places looked at, when none holds a generator.
     """
@@ -243,6 +253,9 @@ def find_checkpoint_dir(checkpoint_dir=None):
                 "`python -m cwgan.train --digits` or pass the directory it wrote.")
         return checkpoint_dir
     here = os.getcwd()
+    ceilings = {os.path.realpath(d)
+                for d in os.environ.get("CWGAN_CEILING_DIRS", "").split(os.pathsep)
+                if d and os.path.isabs(d)}
     looked = []
     while True:
         candidate = os.path.join(here, DEFAULT_DIR_NAME)
@@ -250,10 +263,11 @@ def find_checkpoint_dir(checkpoint_dir=None):
         if os.path.isfile(os.path.join(candidate, GENERATOR_FILE)):
             return candidate
         parent = os.path.dirname(here)
-        if parent == here:
+        if parent == here or os.path.realpath(parent) in ceilings:
             break
         here = parent
+    stop = " ($CWGAN_CEILING_DIRS stopped the search)" if ceilings and parent != here else ""
     raise FileNotFoundError(
-        f"No trained generator found: none of {looked} holds {GENERATOR_FILE}, and "
+        f"No trained generator found: none of {looked} holds {GENERATOR_FILE}{stop}, and "
         f"${ENV_VAR} is not set. Train one with `python -m cwgan.train --digits`, or pass "
         "checkpoint_dir=.")

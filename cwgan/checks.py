@@ -19,6 +19,19 @@ def check_int(name, value, minimum=None, maximum=None):
     return int(value)
 
 
+def check_multiple(name, value, of_name, of, allow_zero=False):
+    """Returns `value` as an int if it is a positive multiple of `of` (or 0, if allowed).
+
+    For counts of steps that must fall on an epoch end, e.g. `steps` and `grid_every`,
+    multiples of `steps_per_epoch`.
+    """
+    expected = f"{'0 or ' if allow_zero else ''}a positive multiple of {of_name}={of}"
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0
+            or (value == 0 and not allow_zero) or value % of):
+        raise _invalid(name, value, expected)
+    return int(value)
+
+
 def check_positive_float(name, value):
     """Returns `value` as a float, or raises unless it is a finite number > 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \

@@ -14,6 +14,7 @@ resumed run sees exactly the batches the interrupted one would have.
 import contextlib
 import glob
 import gzip
+import hashlib
 import logging
 import os
 import struct
@@ -161,7 +162,8 @@ def parse_digits(digits):
     return tuple(sorted(int(d) for d in digits))
 
 
-def load_mnist(digits=None, data_dir=None, dataset="mnist", split="train"):
+def load_mnist(digits=None, data_dir=None, dataset="mnist", split="train",
+               return_info=False):
     """Loads MNIST (or Fashion-MNIST) for training a conditional GAN.
 
     Example:
@@ -177,10 +179,16 @@ def load_mnist(digits=None, data_dir=None, dataset="mnist", split="train"):
             `None`: Keras' loader, falling back to a bundled real subset offline.
         dataset: `"mnist"` or `"fashion_mnist"`.
         split: `"train"` or `"test"`.
+        return_info: also return a dict saying which data this is (see below). Defaults
+            to False.
 
     Returns:
         `(images, labels)`: float32 images of shape `(N, 28, 28, 1)` in [-1, 1] and int32
-        labels of shape `(N,)`, in the order of the source.
+        labels of shape `(N,)`, in the order of the source. With `return_info`,
+        `(images, labels, info)`: `info` is `{"source": where they came from (e.g.
+        "keras.datasets.mnist" or a file path), "images": N, "sha256": a hash of the
+        pixels and labels returned}`, so that a run can tell the bundled 10,000 images
+        from Keras' 60,000 (see `data_info`).
     """
     if dataset not in DATASETS:
         raise ValueError(
@@ -202,8 +210,22 @@ def load_mnist(digits=None, data_dir=None, dataset="mnist", split="train"):
     missing = sorted(set(classes) - set(np.unique(labels[keep]).tolist()))
     if missing:
         raise ValueError(f"{source} has no images of the requested class(es) {missing}.")
-    images = images[keep].astype(np.float32) / 127.5 - 1.0
-    return images[..., None], labels[keep].astype(np.int32)
+    images, labels = images[keep], labels[keep].astype(np.int32)
+    scaled = images.astype(np.float32)[..., None] / 127.5 - 1.0
+    if return_info:
+        return scaled, labels, data_info(images, labels, source)
+    return scaled, labels
+
+
+def data_info(images, labels, source):
+    """`{"source", "images", "sha256"}` of uint8 `images` and their `labels`.
+
+    The hash covers every pixel and label in order: the same data from another place
+    (a copy of the same files) has the same hash; another subset or order does not.
+    """
+    digest = hashlib.sha256(np.ascontiguousarray(images, np.uint8).tobytes())
+    digest.update(np.ascontiguousarray(labels, "<i4").tobytes())
+    return {"source": str(source), "images": int(len(images)), "sha256": digest.hexdigest()}
 
 
 def _validate(images, labels, source):
@@ -222,7 +244,8 @@ def _validate(images, labels, source):
 
 
 def make_dataset(images, labels, batch_size=64, n_critic=5, seed=None):
-    """A shuffled, repeating-per-epoch `tf.data.Dataset` of training steps.
+    """A shuffled `tf.data.Dataset` of training steps: one pass over the data, reshuffled
+    at each iteration over it (each of Keras' epochs, or each pass under `.repeat()`).
 
     Each element is `(images, labels)` holding `n_critic` fresh real batches stacked:
     shapes `(n_critic * batch_size, 28, 28, 1)` and `(n_critic * batch_size,)`. One element

@@ -11,7 +11,7 @@ import json
 from absl import app, flags
 
 from cwgan import cli
-from cwgan.evaluate_lib import MIN_PER_CLASS, evaluate
+from cwgan.evaluate_lib import MIN_PER_CLASS, evaluate_checkpoint
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
                                       "Checkpoint directory (default: nearest checkpoints/).")
@@ -26,12 +26,17 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
     try:
-        result = evaluate(_CHECKPOINT_DIR.value, _N_PER_CLASS.value, _DATA_DIR.value,
-                          _CLASSIFIER.value, _SEED.value)
+        result = evaluate_checkpoint(_CHECKPOINT_DIR.value, _N_PER_CLASS.value,
+                                     _DATA_DIR.value, _CLASSIFIER.value, _SEED.value)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e), exitcode=2) from None
     print(json.dumps(result, indent=2))
 
 
+def run(argv=None):
+    """Runs the CLI on `argv` (default `sys.argv`); the `cwgan-evaluate` console script."""
+    cli.run(main, argv=argv)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    run()

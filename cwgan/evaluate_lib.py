@@ -1,4 +1,4 @@
-r"""Sample quality in numbers: `cwgan.evaluate` (and `python -m cwgan.evaluate`).
+r"""Sample quality in numbers: `cwgan.evaluate_checkpoint` (and `python -m cwgan.evaluate`).
 
 A small CNN classifier, trained by cwgan on data the generator never sees, judges samples:
 
@@ -184,8 +184,16 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
 
 
 def default_classifier_path(dataset="mnist"):
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(cache, "cwgan", f"classifier_{dataset}.keras")
+    """Where the judge of `dataset` is cached: `<cache>/classifier_<dataset>.keras`.
+
+    `<cache>` is `$CWGAN_CACHE_DIR` when set (e.g. a temporary directory, so that a test
+    run neither reads nor writes the user's cache), else `$XDG_CACHE_HOME/cwgan`, else
+    `~/.cache/cwgan`.
+    """
+    cache = os.environ.get("CWGAN_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+        "cwgan")
+    return os.path.join(cache, f"classifier_{dataset}.keras")
 
 
 def generate(generator, classes, latent_dim, n_per_class, seed=0):
@@ -206,8 +214,8 @@ def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, s
             "n_per_class": n_per_class}
 
 
-def evaluate(checkpoint_dir=None, n_per_class=500, data_dir=None, classifier_path=None,
-             seed=0):
+def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
+                        classifier_path=None, seed=0):
     """Evaluates the generator in a checkpoint directory; returns the metrics as a dict.
 
     Args:

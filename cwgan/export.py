@@ -33,5 +33,10 @@ def main(argv):
     print(path)
 
 
+def run(argv=None):
+    """Runs the CLI on `argv` (default `sys.argv`); the `cwgan-export` console script."""
+    cli.run(main, argv=argv)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    run()

@@ -67,5 +67,10 @@ def main(argv):
     print(out)
 
 
+def run(argv=None):
+    """Runs the CLI on `argv` (default `sys.argv`); the `cwgan-interpolate` console script."""
+    cli.run(main, argv=argv)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    run()

@@ -134,6 +134,7 @@ class ConditionalWGAN(keras.Model):
         self.critic_loss_tracker = keras.metrics.Mean(name="critic_loss")
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.wasserstein_tracker = keras.metrics.Mean(name="wasserstein_estimate")
+        self.penalty_tracker = keras.metrics.Mean(name="gradient_penalty")
         self.built = True
 
     def compile(self, g_optimizer=None, c_optimizer=None, **kwargs):
@@ -205,8 +206,15 @@ class ConditionalWGAN(keras.Model):
 
     @property
     def metrics(self):
-        return [self.critic_loss_tracker, self.generator_loss_tracker,
-                self.wasserstein_tracker]
+        """critic_loss, generator_loss, wasserstein_estimate; with "gp", gradient_penalty.
+
+        `wasserstein_estimate` is E[f(real)] - E[f(fake)], the critic's estimate of the
+        distance, without the penalty; `critic_loss` is what the critic minimises
+        (-estimate, plus gp_weight * gradient_penalty under "gp").
+        """
+        trackers = [self.critic_loss_tracker, self.generator_loss_tracker,
+                    self.wasserstein_tracker]
+        return trackers + [self.penalty_tracker] if self.constraint == "gp" else trackers
 
     @property
     def generator_iterations(self):
@@ -239,10 +247,12 @@ class ConditionalWGAN(keras.Model):
                 "a strategy, with a batch_size divisible by the number of replicas).")
         images = ops.reshape(ops.cast(images, "float32"), (self.n_critic, -1) + IMAGE_SHAPE)
         labels = ops.reshape(ops.cast(labels, "int32"), (self.n_critic, -1))
-        critic_loss = 0.0
+        critic_loss = estimate = penalty = 0.0
         for i in range(self.n_critic):
-            critic_loss += self._critic_step(images[i], labels[i])
-        critic_loss /= self.n_critic
+            step_loss, step_estimate, step_penalty = self._critic_step(images[i], labels[i])
+            critic_loss += step_loss / self.n_critic
+            estimate += step_estimate / self.n_critic
+            penalty += step_penalty / self.n_critic
         self.train_steps.assign_add(1)
         if self.n_critic_warmup:
             generator_loss, updated = self._scheduled_generator_step(labels[-1])
@@ -252,7 +262,9 @@ class ConditionalWGAN(keras.Model):
         # variables sum over replicas when read, so the logs hold global-batch means.
         self.critic_loss_tracker.update_state(critic_loss)
         self.generator_loss_tracker.update_state(generator_loss, sample_weight=updated)
-        self.wasserstein_tracker.update_state(-critic_loss)
+        self.wasserstein_tracker.update_state(estimate)
+        if self.constraint == "gp":
+            self.penalty_tracker.update_state(penalty)
         logs = {m.name: m.result() for m in self.metrics}
         strategy = tf.distribute.get_strategy()
         replicas = strategy.num_replicas_in_sync
@@ -297,6 +309,12 @@ class ConditionalWGAN(keras.Model):
         return loss / replicas if replicas > 1 else loss
 
     def _critic_step(self, real, labels):
+        """One critic update; returns (its loss, the Wasserstein estimate, the penalty).
+
+        The estimate E[f(real | y)] - E[f(fake | y)] is the loss's Wasserstein part alone:
+        with the gradient penalty (0 under the clip) the critic minimises
+        -estimate + gp_weight * penalty.
+        """
         batch_size = ops.shape(real)[0]
         fake = self.generator([self._noise(batch_size), labels], training=True)
         with tf.GradientTape() as tape:
@@ -304,16 +322,17 @@ class ConditionalWGAN(keras.Model):
             scores = self.critic(
                 [ops.concatenate([real, fake], 0), ops.concatenate([labels, labels], 0)],
                 training=True)
-            loss = wasserstein_critic_loss(scores[:batch_size], scores[batch_size:])
-            if self.constraint == "gp":
-                loss += self.gp_weight * self._gradient_penalty(real, fake, labels)
+            wasserstein = wasserstein_critic_loss(scores[:batch_size], scores[batch_size:])
+            penalty = (self._gradient_penalty(real, fake, labels)
+                       if self.constraint == "gp" else ops.zeros(()))
+            loss = wasserstein + self.gp_weight * penalty
             # Loss scaling under float16 (a no-op otherwise), after the replica's share.
             scaled = self.c_optimizer.scale_loss(self._replica_share(loss))
         grads = _dense(tape.gradient(scaled, self.critic.trainable_variables))
         # Sums the gradients over replicas, updates, then clips: the clip constraint's
         # assign runs on every replica's copy (critic weights have aggregation "none").
         self.c_optimizer.apply(grads, self.critic.trainable_variables)
-        return loss
+        return loss, -wasserstein, penalty
 
     def _gradient_penalty(self, real, fake, labels):
         """E[(|d f(x_hat | y) / d x_hat| - 1)^2], x_hat between real and fake of label y."""

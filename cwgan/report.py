@@ -27,5 +27,10 @@ def main(argv):
     print(json.dumps(result, indent=2))
 
 
+def run(argv=None):
+    """Runs the CLI on `argv` (default `sys.argv`); the `cwgan-report` console script."""
+    cli.run(main, argv=argv)
+
+
 if __name__ == "__main__":
-    cli.run(main)
+    run()

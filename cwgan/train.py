@@ -4,31 +4,41 @@ r"""Trains a conditional WGAN on MNIST, writing sample grids and checkpoints.
     python -m cwgan.train --digits=3,7        # only 3 and 7
     python -m cwgan.train --digits --max_minutes=15
 
+The schedule is in training steps (one step: n_critic critic updates and a generator
+update), not passes over the data, so the same flags train alike on any data size.
 Re-running with the same --checkpoint_dir resumes where the last checkpoint left off;
 --fresh moves that run aside (into <checkpoint_dir>/previous/) and starts over.
+Ctrl-C (SIGINT) or SIGTERM stops after the step in progress and saves a checkpoint first.
 
 Exit status: 0 done, 2 bad input (the message names it; nothing on disk is touched),
 1 training diverged (non-finite losses; the last good checkpoint is kept) or a file could
-not be written (e.g. a full disk; every file on disk stays whole).
+not be written (e.g. a full disk; every file on disk stays whole), 130 / 143 stopped by
+SIGINT / SIGTERM (saved; the same command resumes).
 """
 
 import logging
+import os
+import signal
 import sys
 
 from absl import app, flags
 
 from cwgan import cli
+from cwgan.checkpoints import list_states
 from cwgan.distribute import STRATEGIES
 from cwgan.train_lib import TrainConfig, prepare
 
 _DIGITS = flags.DEFINE_string(
     "digits", "all", "Digits to train on: comma-separated (e.g. 3,7), or a bare --digits "
     "(or 'all') for all ten.")
-_EPOCHS = flags.DEFINE_integer("epochs", 200, "Epochs (passes over the data).", lower_bound=1)
+_STEPS = flags.DEFINE_integer(
+    "steps", 12_500, "Training steps in all; the learning rate decays to 0 there. A step "
+    "is n_critic critic updates and a generator update, one generator iteration (during "
+    "a --n_critic_warmup warm-up, the generator update only every few steps). A multiple "
+    "of --steps_per_epoch.", lower_bound=1)
 _STEPS_PER_EPOCH = flags.DEFINE_integer(
-    "steps_per_epoch", None, "Cap on training steps per epoch (default: one pass over the "
-    "data). A step is n_critic critic updates and a generator update (during a "
-    "--n_critic_warmup warm-up, the generator update only every few steps).", lower_bound=1)
+    "steps_per_epoch", 100, "Steps per Keras epoch: a progress bar, a line of "
+    "metrics.jsonl and a checkpoint each, whatever the data's size.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer(
     "batch_size", 32, "Images per critic batch, over all replicas (each of R replicas "
     "takes batch_size/R).", lower_bound=1)
@@ -46,8 +56,8 @@ _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", None, "Learning rate of both optimizers (default: RMSprop 5e-4 for "
     "clip, docs/recipe.md; Adam 1e-4 for gp). The WGAN paper used 5e-5.")
 _LR_DECAY = flags.DEFINE_boolean(
-    "lr_decay", True, "Decay both learning rates linearly to 0 at --epochs (set per "
-    "epoch; docs/recipe.md). --nolr_decay keeps them constant.")
+    "lr_decay", True, "Decay both learning rates linearly to 0 at --steps (set every "
+    "step; docs/recipe.md). --nolr_decay keeps them constant.")
 _CONSTRAINT = flags.DEFINE_enum(
     "constraint", "clip", ["clip", "gp"], "Critic constraint: weight clipping (the WGAN "
     "paper) or a gradient penalty (WGAN-GP: Adam, lambda 10, no clipping).")
@@ -74,18 +84,20 @@ _FRESH = flags.DEFINE_boolean(
     "<checkpoint_dir>/previous/<time>/ (nothing is deleted) instead of resuming it.")
 _SAMPLES_DIR = flags.DEFINE_string(
     "samples_dir", None, "Where grids go (default: <checkpoint_dir>/samples).")
-_GRID_EVERY = flags.DEFINE_integer("grid_every", 1, "Draw a grid every N epochs.",
-                                   lower_bound=1)
+_GRID_EVERY = flags.DEFINE_integer(
+    "grid_every", None, "Draw a grid every N steps, a multiple of --steps_per_epoch "
+    "(default: every epoch).", lower_bound=1)
 _MAX_MINUTES = flags.DEFINE_float(
     "max_minutes", None, "Stop cleanly after this much wall time, saving as at an epoch end.")
-_JIT_COMPILE = flags.DEFINE_boolean(
-    "jit_compile", None, "XLA-compile the train step (1.19x faster for the default "
-    "networks and batch on a 2-core CPU, python -m cwgan.bench; --nojit_compile turns it "
-    "off). Default: on, except with --n_critic_warmup (XLA made its conditional generator "
-    "update 1.72x slower per step on that CPU; 1.07x without XLA).")
+_JIT_COMPILE = flags.DEFINE_enum(
+    "jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the train step. auto: "
+    "time a few steps both ways on this machine and take the faster (cached per machine "
+    "and model shape in ~/.cache/cwgan; XLA was 1.19x faster on a 2-core AMD CPU, 0.92x on "
+    "an Intel one). --jit_compile alone means true, --nojit_compile false.")
 _EVAL_EVERY = flags.DEFINE_integer(
-    "eval_every", 0, "Evaluate sample quality every N epochs into metrics.jsonl and the "
-    "History (0: never; python -m cwgan.evaluate does it afterwards).", lower_bound=0)
+    "eval_every", 0, "Evaluate sample quality every N steps (a multiple of "
+    "--steps_per_epoch) into metrics.jsonl and the History (0: never; python -m "
+    "cwgan.evaluate does it afterwards).", lower_bound=0)
 _EVAL_N_PER_CLASS = flags.DEFINE_integer(
     "eval_n_per_class", 200, "Samples per class for --eval_every.", lower_bound=20)
 _TENSORBOARD = flags.DEFINE_boolean(
@@ -102,19 +114,26 @@ _MIXED_PRECISION = flags.DEFINE_boolean(
     "variables and the critic's scores stay float32.")
 
 
-def _expand_bare_digits(argv):
-    """Lets `--digits` be given without a value (absl wants one): it means all ten."""
+# Flags given bare (absl wants a value for these): a bare --digits means all ten; XLA's
+# enum also takes the boolean spellings.
+_BARE_FLAGS = {"digits": "--digits=all", "jit_compile": "--jit_compile=true",
+               "nojit_compile": "--jit_compile=false"}
+
+
+def _expand_bare_flags(argv):
+    """Gives `--digits`, `--jit_compile` and `--nojit_compile` their implied values."""
     out = list(argv)
     for i, arg in enumerate(out):
-        if arg in ("--digits", "-digits"):
+        name = arg.lstrip("-")
+        if arg.startswith("-") and name in _BARE_FLAGS:
             nxt = out[i + 1] if i + 1 < len(out) else None
-            if nxt is None or nxt.startswith("-"):
-                out[i] = "--digits=all"
+            if name != "digits" or nxt is None or nxt.startswith("-"):
+                out[i] = _BARE_FLAGS[name]
     return out
 
 
 def parse_digits_flag(value):
-    """'all' (or '') -> None; '3,7' -> (3, 7). Raises app.UsageError naming the flag."""
+    """'all' -> None; '3,7' -> [3, 7]. Raises app.UsageError naming the flag."""
     value = value.strip()
     if value.lower() == "all":
         return None
@@ -133,7 +152,7 @@ def main(argv):
     logging.getLogger("cwgan").setLevel(logging.INFO)
     try:
         config = TrainConfig(
-            digits=parse_digits_flag(_DIGITS.value), epochs=_EPOCHS.value,
+            digits=parse_digits_flag(_DIGITS.value), steps=_STEPS.value,
             steps_per_epoch=_STEPS_PER_EPOCH.value, batch_size=_BATCH_SIZE.value,
             n_critic=_N_CRITIC.value, n_critic_warmup=_N_CRITIC_WARMUP.value,
             clip_value=_CLIP_VALUE.value,
@@ -145,7 +164,8 @@ def main(argv):
             checkpoint_dir=_CHECKPOINT_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
             keep_checkpoints=_KEEP_CHECKPOINTS.value, fresh=_FRESH.value,
             samples_dir=_SAMPLES_DIR.value, grid_every=_GRID_EVERY.value,
-            max_minutes=_MAX_MINUTES.value, jit_compile=_JIT_COMPILE.value,
+            max_minutes=_MAX_MINUTES.value,
+            jit_compile={"auto": "auto", "true": True, "false": False}[_JIT_COMPILE.value],
             mixed_precision=_MIXED_PRECISION.value, tensorboard=_TENSORBOARD.value,
             eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value,
             strategy=_STRATEGY.value)
@@ -157,7 +177,7 @@ def main(argv):
     except (ValueError, OSError) as e:
         raise app.UsageError(str(e), exitcode=2) from None
     try:
-        run.fit()
+        model, _ = run.fit()
     except FloatingPointError as e:
         sys.stderr.write(f"FATAL {e}\n")
         sys.exit(1)
@@ -166,11 +186,20 @@ def main(argv):
                          "there is whole (each is written to a temporary name, then renamed); "
                          "re-run the same command to resume from the newest checkpoint.\n")
         sys.exit(1)
+    if run.interrupted is not None:
+        states = list_states(config.checkpoint_dir)
+        saved = (f"saved {os.path.relpath(states[0][1])}" if states
+                 else "checkpoints are written by worker 0")
+        sys.stderr.write(
+            f"Interrupted ({signal.Signals(run.interrupted).name}) at generator iteration "
+            f"{int(model.generator_iterations.numpy())}; {saved}; run the same command to "
+            "resume.\n")
+        sys.exit(128 + run.interrupted)
 
 
 def run(argv=None):
     """Runs the CLI on `argv` (default `sys.argv`); exits with the status above."""
-    cli.run(main, argv=_expand_bare_digits(sys.argv if argv is None else argv))
+    cli.run(main, argv=_expand_bare_flags(sys.argv if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -13,18 +13,21 @@ import os
 from typing import Optional, Tuple
 
 import keras
+import tensorflow as tf
 
 from cwgan.callbacks import (JsonlLogger, LinearDecay, QualityEvaluation, SampleGrid,
-                             TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
+                             StopOnSignal, TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
                                load_latest_state, move_aside, read_json, write_json)
-from cwgan.checks import check_int, check_positive_float, check_seed, check_warmup
+from cwgan.checks import (check_int, check_multiple, check_positive_float, check_seed,
+                          check_warmup)
 from cwgan.data import (CLASS_NAMES, DATASETS, load_mnist, make_stream, parse_digits,
                         steps_per_pass)
 from cwgan.distribute import STRATEGIES, make_strategy, replica_batch_size
 from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
 from cwgan.model import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
 from cwgan.networks import ARCHITECTURES, CONDITIONINGS, build_networks
+from cwgan.xla import JIT_CHOICES, choose_jit_compile, describe
 
 logger = logging.getLogger("cwgan")
 
@@ -43,11 +46,21 @@ class TrainConfig:
     weight clipping after every critic update, n_critic 5, RMSprop), tuned for quality
     within 15 minutes: clip 0.05 rather than the paper's 0.01, and a linear learning-rate
     decay. `ConditionalWGAN` itself keeps the paper's 0.01.
+
+    The schedule counts training steps (a step: n_critic critic updates, then a generator
+    update, so one generator iteration), never passes over the data, so the same options
+    train the same way on 2,000, 10,000 or 60,000 images: `steps` in all, Keras epochs of
+    `steps_per_epoch` steps (the progress bar, a line of metrics, a checkpoint), a grid
+    every `grid_every` steps, an evaluation every `eval_every` steps, and the learning
+    rate falling to 0 at `steps`. (With `n_critic_warmup`, a warm-up generator iteration
+    spans several steps.)
     """
 
     digits: Optional[Tuple[int, ...]] = None
-    epochs: int = 200
-    steps_per_epoch: Optional[int] = None
+    # docs/recipe.md: a 15-minute run on 2 CPU cores makes 10,000 to 11,000 steps, so the
+    # decay ends it at ~15% of the starting rate.
+    steps: int = 12_500
+    steps_per_epoch: int = 100
     batch_size: int = 32  # docs/recipe.md: 32 beat 64 and 16 at 15 minutes on 2 cores
     n_critic: int = 5
     n_critic_warmup: int = 0
@@ -69,12 +82,11 @@ class TrainConfig:
     keep_checkpoints: int = 3
     fresh: bool = False
     samples_dir: Optional[str] = None
-    grid_every: int = 1
+    grid_every: Optional[int] = None  # steps_per_epoch: a grid at every epoch end
     max_minutes: Optional[float] = None
-    # XLA: 1.19x at batch 32 on a 2-core CPU (python -m cwgan.bench). None: on, except with
-    # n_critic_warmup, whose conditional generator update made the step 1.72x slower with
-    # XLA on that CPU and 1.07x without (python -m cwgan.bench --repeats=5).
-    jit_compile: Optional[bool] = None
+    # XLA: 1.19x faster on a 2-core AMD CPU, 0.92x on a 2-core Intel one: "auto" measures
+    # (cwgan/xla.py); True / False force it.
+    jit_compile: object = "auto"
     mixed_precision: bool = False
     tensorboard: bool = False
     strategy: str = "none"
@@ -85,14 +97,16 @@ class TrainConfig:
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
         set_("digits", parse_digits(self.digits))
-        set_("epochs", check_int("epochs", self.epochs, minimum=1))
-        if self.steps_per_epoch is not None:
-            set_("steps_per_epoch", check_int("steps_per_epoch", self.steps_per_epoch, 1))
+        set_("steps_per_epoch", check_int("steps_per_epoch", self.steps_per_epoch, 1))
+        set_("steps", check_multiple("steps", self.steps, "steps_per_epoch",
+                                     self.steps_per_epoch))
         set_("batch_size", check_int("batch_size", self.batch_size, minimum=1))
         set_("n_critic", check_int("n_critic", self.n_critic, minimum=1))
         set_("n_critic_warmup", check_warmup(self.n_critic_warmup, self.n_critic))
-        if self.jit_compile is None:
-            set_("jit_compile", not self.n_critic_warmup)
+        if self.jit_compile not in JIT_CHOICES or not isinstance(self.jit_compile, (str, bool)):
+            raise ValueError(f"Invalid value for argument `jit_compile`. Received: "
+                             f"jit_compile={self.jit_compile!r}. Expected one of "
+                             f"{JIT_CHOICES}.")
         set_("clip_value", check_positive_float("clip_value", self.clip_value))
         if self.constraint not in CONSTRAINTS:
             raise ValueError(f"Invalid value for argument `constraint`. Received: constraint="
@@ -102,7 +116,9 @@ class TrainConfig:
             "learning_rate", default_lr if self.learning_rate is None else self.learning_rate))
         set_("latent_dim", check_int("latent_dim", self.latent_dim, minimum=1))
         set_("seed", check_seed("seed", self.seed))
-        set_("grid_every", check_int("grid_every", self.grid_every, minimum=1))
+        set_("grid_every", check_multiple(
+            "grid_every", self.steps_per_epoch if self.grid_every is None else self.grid_every,
+            "steps_per_epoch", self.steps_per_epoch))
         set_("checkpoint_every", check_int("checkpoint_every", self.checkpoint_every, 0))
         set_("keep_checkpoints", check_int("keep_checkpoints", self.keep_checkpoints, 1))
         if not isinstance(self.checkpoint_dir, (str, os.PathLike)) or not str(
@@ -110,7 +126,8 @@ class TrainConfig:
             raise ValueError(f"Invalid value for argument `checkpoint_dir`. Received: "
                              f"checkpoint_dir={self.checkpoint_dir!r}. Expected a path.")
         set_("checkpoint_dir", os.fspath(self.checkpoint_dir))
-        set_("eval_every", check_int("eval_every", self.eval_every, minimum=0))
+        set_("eval_every", check_multiple("eval_every", self.eval_every, "steps_per_epoch",
+                                          self.steps_per_epoch, allow_zero=True))
         set_("eval_n_per_class", check_int("eval_n_per_class", self.eval_n_per_class,
                                            minimum=MIN_PER_CLASS))
         if self.max_minutes is not None:
@@ -130,6 +147,11 @@ class TrainConfig:
                                  f"{getattr(self, name)!r}. Expected one of {choices}.")
 
     @property
+    def epochs(self):
+        """Keras epochs in the run: `steps / steps_per_epoch`."""
+        return self.steps // self.steps_per_epoch
+
+    @property
     def grid_dir(self):
         return self.samples_dir or os.path.join(self.checkpoint_dir, "samples")
 
@@ -146,17 +168,13 @@ MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_va
                  "architecture", "width", "conditioning", "dataset", "constraint")
 
 
-def build_model(config=None):
-    """A compiled `ConditionalWGAN` as `config` (a `TrainConfig`) says; default: the recipe.
+# Options that shape the train step's cost: with the machine, the key of the XLA choice.
+STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "latent_dim", "batch_size",
+                      "n_critic", "n_critic_warmup", "constraint", "mixed_precision")
 
-    Example:
 
-    ```python
-    config = cwgan.TrainConfig()          # the CPU recipe of docs/recipe.md
-    model = cwgan.build_model(config)
-    ```
-    """
-    config = config or TrainConfig()
+def _new_model(config, jit_compile):
+    """A new compiled `ConditionalWGAN` as `config` says, with this XLA setting."""
     # The dtype policy only matters while layers are built; saved layers keep theirs.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
@@ -170,12 +188,47 @@ def build_model(config=None):
                                 constraint=config.constraint)
     finally:
         keras.config.set_dtype_policy(previous)
-    replicated = model.distribute_strategy.num_replicas_in_sync > 1
-    model.compile(
-        g_optimizer=model.default_optimizer(config.learning_rate),
-        c_optimizer=model.default_optimizer(config.learning_rate),
-        jit_compile=bool(config.jit_compile) and not replicated)  # XLA: one device only
+    model.compile(g_optimizer=model.default_optimizer(config.learning_rate),
+                  c_optimizer=model.default_optimizer(config.learning_rate),
+                  jit_compile=jit_compile)
     return model
+
+
+def resolve_jit_compile(config):
+    """`config.jit_compile` as a bool; "auto" times the step both ways (see `cwgan.xla`).
+
+    Under a strategy with several replicas it is False: XLA cannot compile a step whose
+    variables live on several devices. The decision and both timings are logged.
+    """
+    if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+        return False
+    if config.jit_compile != "auto":
+        return config.jit_compile
+    shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
+    jit, record = choose_jit_compile(lambda j: _new_model(config, j), shape,
+                                     config.batch_size, config.digits)
+    logger.info("%s.", describe(record))
+    return jit
+
+
+def build_model(config=None):
+    """A compiled `ConditionalWGAN` as `config` (a `TrainConfig`) says; default: the recipe.
+
+    Its weights are drawn after `keras.utils.set_random_seed(config.seed)`, so the same
+    config gives the same model. `jit_compile="auto"` (the default) first decides XLA by
+    timing the step (see `cwgan.xla`; cached per machine and shape).
+
+    Example:
+
+    ```python
+    config = cwgan.TrainConfig()          # the CPU recipe of docs/recipe.md
+    model = cwgan.build_model(config)
+    ```
+    """
+    config = config or TrainConfig()
+    jit_compile = resolve_jit_compile(config)
+    keras.utils.set_random_seed(config.seed)  # after the timing's throwaway models
+    return _new_model(config, jit_compile)
 
 
 def _refuse_other_options(directory, what, diff):
@@ -186,8 +239,14 @@ def _refuse_other_options(directory, what, diff):
             "another checkpoint_dir, or --fresh to move that run aside and start over.")
 
 
-def _check_resumable(config):
-    """Raises unless the run in `checkpoint_dir` (if any) was made with the same model options."""
+def _describe_data(info):
+    return f"{info['images']} images from {info['source']} (sha256 {info['sha256'][:12]})"
+
+
+def _check_resumable(config, data):
+    """Raises unless the run in `checkpoint_dir` (if any) was made with the same model
+    options and the same data (`data`: `load_mnist`'s info; the same images from another
+    place are the same data)."""
     saved_path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
     if not os.path.exists(saved_path):
         return
@@ -197,9 +256,13 @@ def _check_resumable(config):
         raise ValueError(f"{saved_path} is unreadable ({e}). Pass --fresh to move that run "
                          "aside and start over.") from None
     ours = config.to_json()
-    _refuse_other_options(config.checkpoint_dir, "run", [
-        f"{k}: saved {saved.get(k)!r}, asked {ours[k]!r}"
-        for k in MODEL_OPTIONS if saved.get(k) != ours[k]])
+    diff = [f"{k}: saved {saved.get(k)!r}, asked {ours[k]!r}"
+            for k in MODEL_OPTIONS if saved.get(k) != ours[k]]
+    theirs = saved.get("data")  # absent in runs made before cwgan recorded it
+    if theirs and (theirs.get("sha256"), theirs.get("images")) != (data["sha256"],
+                                                                    data["images"]):
+        diff.append(f"data: saved {_describe_data(theirs)}, asked {_describe_data(data)}")
+    _refuse_other_options(config.checkpoint_dir, "run", diff)
 
 
 def _check_loaded(model, config, directory):
@@ -228,14 +291,17 @@ def _trim_metrics(path, iteration):
 
 @dataclasses.dataclass
 class Run:
-    """A prepared training run: the model (new or resumed) and everything `fit` needs."""
+    """A prepared training run: the model (new or resumed) and everything `fit` needs.
+
+    `fit()` trains; `interrupted` is then the signal (SIGINT or SIGTERM) that stopped it
+    early, if one did (the run saved its state first; see `cwgan.StopOnSignal`).
+    """
 
     config: TrainConfig
     model: ConditionalWGAN
     images: object
     labels: object
     callbacks: list
-    steps_per_epoch: int
     start_step: int
 
     def _stream(self, start_step):
@@ -243,29 +309,35 @@ class Run:
         return make_stream(self.images, self.labels, c.batch_size, c.n_critic, c.seed,
                            start_step)
 
+    @property
+    def interrupted(self):
+        """The signal number that stopped `fit()` early, or None."""
+        return next((c.received for c in self.callbacks if isinstance(c, StopOnSignal)),
+                    None)
+
     def fit(self):
-        """Trains to `config.epochs` epochs; returns `(model, history)`.
+        """Trains to `config.steps` steps; returns `(model, history)`.
 
         A run resumed in the middle of an epoch first finishes that epoch (a `fit` of the
         remaining steps), so the data order, the epoch boundaries and the iteration count
         are exactly those of an uninterrupted run.
         """
         c, model = self.config, self.model
-        epoch, done = divmod(self.start_step, self.steps_per_epoch)
+        epoch, done = divmod(self.start_step, c.steps_per_epoch)
         kwargs = dict(callbacks=self.callbacks, shuffle=False, verbose=c.verbose)
         first = None
         if done and epoch < c.epochs:
             first = model.fit(self._stream(self.start_step), epochs=epoch + 1,
                               initial_epoch=epoch,
-                              steps_per_epoch=self.steps_per_epoch - done, **kwargs)
+                              steps_per_epoch=c.steps_per_epoch - done, **kwargs)
             epoch += 1
             if model.stop_training:
                 return model, first
         if epoch >= c.epochs:
-            logger.info("%s already holds %d epochs (asked for %d); nothing to do.",
-                        c.checkpoint_dir, epoch, c.epochs)
-        history = model.fit(self._stream(epoch * self.steps_per_epoch), epochs=c.epochs,
-                            initial_epoch=epoch, steps_per_epoch=self.steps_per_epoch,
+            logger.info("%s already holds %d steps (asked for %d); nothing to do.",
+                        c.checkpoint_dir, self.start_step, c.steps)
+        history = model.fit(self._stream(epoch * c.steps_per_epoch), epochs=c.epochs,
+                            initial_epoch=epoch, steps_per_epoch=c.steps_per_epoch,
                             **kwargs)
         if first is not None:
             history.epoch = first.epoch + history.epoch
@@ -278,14 +350,14 @@ def prepare(config):
     """Checks `config` against the data and the checkpoint directory, then builds the run.
 
     Loads the data, checks the directories are writable, moves an old run aside if
-    `config.fresh`, refuses a run made with other model options, and loads the newest
-    readable checkpoint (or builds a new model) under `config.strategy`'s scope. Nothing
-    is written before every check has passed; with several workers, only the chief
-    writes.
+    `config.fresh`, refuses a run made with other model options or other data, and loads
+    the newest readable checkpoint (or builds a new model) under `config.strategy`'s
+    scope. Nothing is written before every check has passed; with several workers, only
+    the chief writes.
 
     Raises:
         ValueError, FileNotFoundError: for bad data, an unusable checkpoint directory, or
-            a checkpoint made with other options; the message names the value.
+            a checkpoint made with other options or data; the message names the value.
     """
     # First: multi-worker set-up must happen before TensorFlow runs any op.
     strategy = make_strategy(config.strategy)
@@ -295,10 +367,9 @@ def prepare(config):
         raise ValueError(WARMUP_REPLICATED.format(
             warmup=config.n_critic_warmup, replicas=strategy.num_replicas_in_sync))
     chief = strategy.extended.should_checkpoint
-    keras.utils.set_random_seed(config.seed)
-    images, labels = load_mnist(config.digits, config.data_dir, config.dataset)
-    per_pass = steps_per_pass(len(images), config.batch_size, config.n_critic)  # checks
-    steps_per_epoch = config.steps_per_epoch or per_pass
+    images, labels, data = load_mnist(config.digits, config.data_dir, config.dataset,
+                                      return_info=True)
+    steps_per_pass(len(images), config.batch_size, config.n_critic)  # raises if too few
     if chief:
         check_writable(config.checkpoint_dir, "checkpoint_dir")
         check_writable(config.grid_dir, "samples_dir")
@@ -310,29 +381,31 @@ def prepare(config):
         moved = move_aside(config.checkpoint_dir, grids)
         if moved:
             logger.info("--fresh: moved the previous run to %s.", moved)
-    _check_resumable(config)
+    _check_resumable(config, data)
     with strategy.scope():
         model = load_latest_state(config.checkpoint_dir, clean=chief)
         resumed = model is not None
-        if not resumed:
+        if resumed:
+            _check_loaded(model, config, config.checkpoint_dir)
+            model.jit_compile = resolve_jit_compile(config)
+        else:
             model = build_model(config)
     start = int(model.train_steps.numpy())
     iteration = int(model.generator_iterations.numpy())
     if resumed:
-        _check_loaded(model, config, config.checkpoint_dir)
-        model.jit_compile = bool(config.jit_compile) and strategy.num_replicas_in_sync == 1
         for optimizer in (model.g_optimizer, model.c_optimizer):
             optimizer.learning_rate = config.learning_rate
         logger.info("Resuming from %s at generator iteration %d.", config.checkpoint_dir,
                     iteration)
     metrics_path = os.path.join(config.checkpoint_dir, METRICS_FILE)
     if chief:
-        write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE), config.to_json())
+        write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE),
+                   config.to_json() | {"data": data})
         _trim_metrics(metrics_path, iteration)
-    logger.info("Training on %d images of classes %s; %d steps per epoch.",
-                len(images), list(config.digits), steps_per_epoch)
-    return Run(config, model, images, labels, _callbacks(config, metrics_path, chief),
-               steps_per_epoch, start)
+    logger.info("Training on %s, classes %s: %d steps, %d per epoch.",
+                _describe_data(data), list(config.digits), config.steps,
+                config.steps_per_epoch)
+    return Run(config, model, images, labels, _callbacks(config, metrics_path, chief), start)
 
 
 def _callbacks(config, metrics_path, chief=True):
@@ -341,11 +414,14 @@ def _callbacks(config, metrics_path, chief=True):
     Every worker runs the guard, the evaluation (its `predict` needs every worker) and
     the time limit (which stops all workers after the same step).
     """
-    callbacks = [TerminateOnNonFinite()]  # first: nothing after it may save a diverged model
+    every = lambda steps: steps // config.steps_per_epoch  # noqa: E731 (steps -> epochs)
+    # First: nothing after it may save a diverged model. Then a SIGINT / SIGTERM stops
+    # the run after the step in progress, and the epoch-end callbacks save it.
+    callbacks = [TerminateOnNonFinite(), StopOnSignal()]
     if chief:
         callbacks += [
-            SampleGrid(config.grid_dir, every_n_epochs=config.grid_every, seed=config.seed,
-                       class_names=CLASS_NAMES[config.dataset],
+            SampleGrid(config.grid_dir, every_n_epochs=every(config.grid_every),
+                       seed=config.seed, class_names=CLASS_NAMES[config.dataset],
                        tensorboard_dir=config.tensorboard_dir),
             WGANCheckpoint(config.checkpoint_dir, keep=config.keep_checkpoints,
                            every_n_steps=config.checkpoint_every or None,
@@ -355,8 +431,10 @@ def _callbacks(config, metrics_path, chief=True):
         judge = make_judge(config.digits, config.dataset, config.data_dir, seed=config.seed)
         logger.info("Quality judge: classifier accuracy %.4f on held-out real digits.",
                     judge.classifier_accuracy)
-        callbacks.append(QualityEvaluation(judge, config.eval_every, config.eval_n_per_class,
-                                           config.seed))
+        callbacks.append(QualityEvaluation(judge, every(config.eval_every),
+                                           config.eval_n_per_class, config.seed))
+    if config.lr_decay:  # before the loggers: it adds the rate to the epoch's logs
+        callbacks.append(LinearDecay(config.learning_rate, config.steps))
     if chief:
         callbacks.append(JsonlLogger(metrics_path))
     if config.tensorboard and chief:
@@ -364,19 +442,18 @@ def _callbacks(config, metrics_path, chief=True):
         # iterations, which are the generator iterations (ConditionalWGAN.compile).
         callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir, update_freq=10,
                                                      write_graph=False))
-    if config.lr_decay:
-        callbacks.append(LinearDecay(config.learning_rate, config.epochs))
     if config.max_minutes is not None:
         callbacks.append(TimeLimit(config.max_minutes))
     return callbacks
 
 
-def train(config):
-    """Trains a `ConditionalWGAN` as `config` says, writing grids and checkpoints.
+def train_model(config):
+    """Trains a `ConditionalWGAN` as `config` (a `TrainConfig`) says, writing grids and
+    checkpoints; the run behind `python -m cwgan.train`.
 
     Resumes from the newest readable checkpoint in `config.checkpoint_dir` when it holds
-    a run made with the same model options (`config.fresh` moves such a run aside
-    instead). Returns `(model, history)`.
+    a run made with the same model options and data (`config.fresh` moves such a run
+    aside instead). Returns `(model, history)`.
 
     Raises:
         ValueError, FileNotFoundError: see `prepare`.

@@ -1,16 +1,59 @@
 """Shared fixtures: tiny real data shipped in tests/data, tiny models, a trained checkpoint."""
 
+import atexit
 import gzip
 import os
+import shutil
 import struct
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# Tests read nothing outside their own temporary directories: not the user's Keras config
+# and dataset cache ($KERAS_HOME, else ~/.keras: keras.json could change the backend or
+# the float type), nor cwgan's cache ($CWGAN_CACHE_DIR, else ~/.cache/cwgan: the judge
+# classifier, the XLA choice), nor the user's $CWGAN_CHECKPOINT_DIR. Set before Keras is
+# imported; children inherit them (subprocess_env copies os.environ), and a child that
+# imports this file keeps its parent's directory.
+if "CWGAN_TESTS_TMP" not in os.environ:
+    os.environ["CWGAN_TESTS_TMP"] = tempfile.mkdtemp(prefix="cwgan-tests-")
+    atexit.register(shutil.rmtree, os.environ["CWGAN_TESTS_TMP"], ignore_errors=True)
+os.environ["KERAS_HOME"] = os.path.join(os.environ["CWGAN_TESTS_TMP"], "keras")
+os.environ["CWGAN_CACHE_DIR"] = os.path.join(os.environ["CWGAN_TESTS_TMP"], "cache")
+os.environ.pop("CWGAN_CHECKPOINT_DIR", None)
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 import cwgan  # noqa: E402
+
+
+def _split_cpu():
+    """CWGAN_TEST_LOGICAL_CPUS=N (opt-in): the CPU split into N logical devices.
+
+    `CWGAN_TEST_LOGICAL_CPUS=2 python -m pytest tests` runs the suite with a second
+    device beside /cpu:0, to check that no test (and no code under test) assumes a single
+    device. It must happen before TensorFlow initialises its devices, so here, at import.
+    Children started with `subprocess_env()` do not inherit it: they set up their own
+    devices.
+    """
+    value = os.environ.get("CWGAN_TEST_LOGICAL_CPUS", "")
+    if not value:
+        return
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"CWGAN_TEST_LOGICAL_CPUS={value!r}: expected a positive integer.")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * int(value))
+    except RuntimeError as e:
+        raise RuntimeError(f"CWGAN_TEST_LOGICAL_CPUS={value}: TensorFlow initialised its "
+                           f"devices before tests/conftest.py could split the CPU ({e}).")
+
+
+_split_cpu()
 
 TEST_DATA = os.path.join(os.path.dirname(__file__), "data")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -40,21 +83,53 @@ def tiny_model(n_critic=2, clip_value=0.01, classes=None, latent_dim=8, seed=0,
 def checkpoint_37(tmp_path_factory):
     """A checkpoint directory of a generator trained briefly on digits 3 and 7."""
     directory = tmp_path_factory.mktemp("ckpt37") / "checkpoints"
-    cwgan.train(cwgan.TrainConfig(
-        digits=(3, 7), epochs=1, steps_per_epoch=2, batch_size=4, n_critic=2,
+    cwgan.train_model(cwgan.TrainConfig(
+        digits=(3, 7), steps=2, steps_per_epoch=2, batch_size=4, n_critic=2, jit_compile=False,
         latent_dim=16, data_dir=TEST_DATA, checkpoint_dir=str(directory), verbose=0))
     return directory
 
 
 def subprocess_env():
-    """Environment for child Pythons: the repo importable, TF quiet, no checkpoint dir."""
+    """Environment for child Pythons: the repo importable, TF quiet, no checkpoint dir,
+    the test session's cache directories (set above)."""
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TF_CPP_MIN_LOG_LEVEL="3")
     env.pop("CWGAN_CHECKPOINT_DIR", None)
+    env.pop("CWGAN_TEST_LOGICAL_CPUS", None)  # a child sets up its own devices
     return env
 
 
 PYTHON = sys.executable
+
+# Run first in a child Python: hides every GPU (CUDA, ROCm, Metal...) from TensorFlow
+# before it initialises, so the child computes on the CPU on every machine.
+HIDE_GPUS = "import tensorflow as tf; tf.config.set_visible_devices([], 'GPU')"
+
+
+def cpu_only_env(env=None):
+    """`env` (default `subprocess_env()`) with the GPUs hidden from CUDA and ROCm."""
+    return dict(subprocess_env() if env is None else env, CUDA_VISIBLE_DEVICES="-1",
+                HIP_VISIBLE_DEVICES="-1")
+
+
+def cpu_only_module(module, *args):
+    """The command `python -m module args...` with every GPU hidden (see HIDE_GPUS)."""
+    return [PYTHON, "-c", f"{HIDE_GPUS}; import runpy; "
+            f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)", *args]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _bounded_checkpoint_search(tmp_path_factory):
+    """The search for a default `checkpoints/` (find_checkpoint_dir) never leaves pytest's
+    temporary directories, in the tests and in their children: a stray
+    /tmp/checkpoints/generator.keras is not found."""
+    old = os.environ.get("CWGAN_CEILING_DIRS")
+    os.environ["CWGAN_CEILING_DIRS"] = str(tmp_path_factory.getbasetemp())
+    yield
+    if old is None:
+        os.environ.pop("CWGAN_CEILING_DIRS", None)
+    else:
+        os.environ["CWGAN_CEILING_DIRS"] = old
 
 
 def write_idx(path, array, magic):

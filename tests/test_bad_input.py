@@ -12,20 +12,22 @@ from absl import flags
 import cwgan
 from conftest import TEST_DATA, write_idx
 
-EXISTING = dict(digits=(3, 7), epochs=1, steps_per_epoch=2, batch_size=4, n_critic=2,
-                latent_dim=16, width=8, data_dir=TEST_DATA, verbose=0)
+EXISTING = dict(digits=(3, 7), steps=2, steps_per_epoch=2, batch_size=4, n_critic=2,
+                latent_dim=16, width=8, data_dir=TEST_DATA, jit_compile=False, verbose=0)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """Files a user already has: a trained run, a data dir, a corrupt and a foreign model."""
     root = tmp_path_factory.mktemp("world")
-    cwgan.train(cwgan.TrainConfig(checkpoint_dir=str(root / "run"), **EXISTING))
+    cwgan.train_model(cwgan.TrainConfig(checkpoint_dir=str(root / "run"), **EXISTING))
     (root / "a_file").write_text("not a directory")
     raw_x, raw_y = _raw_test_data()
     for name, x, y in [("bad_labels", raw_x, np.where(raw_y == 0, 12, raw_y).astype(np.uint8)),
                        ("mismatch", raw_x, raw_y[:-1]), ("no_threes", raw_x[raw_y != 3],
-                                                            raw_y[raw_y != 3])]:
+                                                            raw_y[raw_y != 3]),
+                       ("doubled", np.concatenate([raw_x, raw_x]),
+                        np.concatenate([raw_y, raw_y]))]:
         (root / name).mkdir()
         write_idx(root / name / "train-images-idx3-ubyte.gz", x, 0x803)
         write_idx(root / name / "train-labels-idx1-ubyte.gz", y, 0x801)
@@ -63,7 +65,6 @@ def snapshot(root):
 def cli(capfd):
     """Runs `python -m cwgan.train` in this process; returns (exit status, stderr)."""
     module = importlib.import_module("cwgan.train")
-    cwgan.train = cwgan.train_lib.train  # importing the CLI module rebinds the name
 
     def run(*args):
         flags.FLAGS.unparse_flags()
@@ -79,8 +80,10 @@ CLI_CASES = [
     (["--digits=3,3"], "repeats a digit"),
     (["--digits="], "--digits=''"),
     (["--digits=3,x"], "--digits='3,x'"),
-    (["--epochs=0"], "epochs"),
-    (["--epochs=-3"], "epochs"),
+    (["--steps=0"], "steps"),
+    (["--steps=-3"], "steps"),
+    (["--steps=3"], "steps=3. Expected a positive multiple of steps_per_epoch=2"),
+    (["--eval_every=3"], "eval_every=3. Expected 0 or a positive multiple of steps_per_epoch"),
     (["--batch_size=5000"], "batch_size=5000"),
     (["--n_critic=0"], "n_critic"),
     (["--n_critic_warmup=2"], "n_critic_warmup=2. Expected 0 (no warm-up) or more than n_critic=2"),
@@ -94,6 +97,9 @@ CLI_CASES = [
     (["--dataset=cifar10"], "dataset"),
     (["--latent_dim=32"], "latent_dim: saved 16, asked 32"),
     (["--digits=1,2"], "digits: saved [3, 7], asked [1, 2]"),
+    # The same digits of other data (twice the images): a run is tied to its data.
+    (["--data_dir={root}/doubled"], "data: saved 42 images from {test_data}"),
+    (["--data_dir={root}/doubled"], "asked 84 images from {root}/doubled"),
     (["--checkpoint_dir={root}/a_file/run"], "checkpoint_dir"),
     (["--data_dir={root}/missing"], "missing"),
     (["--data_dir={root}/bad_labels"], "labels must lie in 0..9"),
@@ -104,9 +110,10 @@ CLI_CASES = [
 @pytest.mark.parametrize("args, named", CLI_CASES, ids=[c[0][0] for c in CLI_CASES])
 def test_cli_usage_errors_exit_2_naming_the_value(cli, world, args, named):
     args = [a.format(root=world) for a in args]
+    named = named.format(root=world, test_data=TEST_DATA)
     defaults = {"--digits=3,7", "--batch_size=4", "--n_critic=2", "--latent_dim=16",
-                "--width=8", "--epochs=2", f"--data_dir={TEST_DATA}",
-                f"--checkpoint_dir={world}/run"}
+                "--width=8", "--steps=2", "--steps_per_epoch=2", "--nojit_compile",
+                f"--data_dir={TEST_DATA}", f"--checkpoint_dir={world}/run"}
     given = {a.split("=")[0] for a in args}
     before = snapshot(world)
     status, stderr = cli(*[a for a in defaults if a.split("=")[0] not in given], *args)
@@ -171,7 +178,7 @@ API_CASES = {
     "model classes repeat": (_model(classes=[3, 3]), ValueError, "repeats a digit"),
     "model constraint": (_model(constraint="spectral"), ValueError, "constraint='spectral'"),
     "model seed str": (_model(seed="x"), ValueError, "seed='x'"),
-    "config batch > data": (lambda root: cwgan.train(cwgan.TrainConfig(
+    "config batch > data": (lambda root: cwgan.train_model(cwgan.TrainConfig(
         **{**EXISTING, "batch_size": 500, "checkpoint_dir": str(root / "run")})),
         ValueError, "batch_size=500"),
 }

@@ -5,20 +5,29 @@ initialises, which in the pytest process it has long done. So the distributed ru
 in fresh Pythons: this file run as a script is the child (`python test_distribute.py
 mirrored OUT`, or `worker OUT` with TF_CONFIG set), writing its results to OUT; the tests
 check them.
+
+The children compute on logical CPU devices only: GPUs are hidden from them (a GPU's
+kernels would not match the one-CPU-device run's numbers, and two workers on one machine
+must not share a GPU), and the mirrored run names its devices rather than taking
+whatever `make_strategy("mirrored")` finds on the machine.
 """
 
+import errno
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import types
 
 import numpy as np
 import pytest
 
 import cwgan
-from conftest import PYTHON, TEST_DATA, subprocess_env
+from conftest import PYTHON, TEST_DATA, cpu_only_env, cpu_only_module
 from cwgan.distribute import make_strategy, replica_batch_size
 
 REPLICAS = 2
@@ -32,6 +41,10 @@ CLIP_VALUE = 0.05
 # weights almost exactly as the right one. SGD's steps are proportional to the gradient.
 LEARNING_RATE = 0.05
 TIMEOUT = 180  # seconds; a hung collective must fail the test, not stall the suite
+PORT_ATTEMPTS = 3  # multi-worker runs, each with fresh ports, while a port was taken
+# What a worker prints when its gRPC server cannot bind its port.
+ADDRESS_IN_USE = ("Could not start gRPC server", "Address already in use",
+                  "Failed to add port")
 
 
 def _tiny_networks():
@@ -95,9 +108,12 @@ def _child_mirrored(out):
     the one-device model saved and resumed under the strategy."""
     import tensorflow as tf
 
+    tf.config.set_visible_devices([], "GPU")  # also on CUDA_VISIBLE_DEVICES-blind stacks
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * REPLICAS)
+    cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+    assert len(cpus) == REPLICAS, cpus
     import keras
 
     images, labels = cwgan.load_mnist(data_dir=TEST_DATA)
@@ -107,7 +123,7 @@ def _child_mirrored(out):
     initial = tuple(network.get_weights() for network in _tiny_networks())
     one = _tiny_model(make_strategy("none"), 0, initial)
     one_history = one.fit(_steps(images, labels), epochs=2, verbose=0)
-    strategy = make_strategy("mirrored")
+    strategy = make_strategy("mirrored", devices=cpus)
     mirrored = _tiny_model(strategy, 0, initial)
     mirrored_steps = _steps(_replica_major(images), _replica_major(labels))
     mirrored_history = mirrored.fit(mirrored_steps, epochs=2, verbose=0)
@@ -147,7 +163,9 @@ def _child_mirrored(out):
 def _child_worker(out):
     """One worker of a MultiWorkerMirroredStrategy run (its task comes from TF_CONFIG)."""
     import keras
+    import tensorflow as tf
 
+    tf.config.set_visible_devices([], "GPU")  # two workers on one machine: CPU only
     strategy = make_strategy("multi_worker")  # first: before TensorFlow runs an op
     index = json.loads(os.environ["TF_CONFIG"])["task"]["index"]
     images, labels = cwgan.load_mnist(data_dir=TEST_DATA)
@@ -168,26 +186,116 @@ def _child_worker(out):
 
 
 def _run_children(out, role, envs):
-    """Runs this file as one child per environment in `envs`, all at once."""
-    _run_all([[PYTHON, os.path.abspath(__file__), role, str(out)]] * len(envs), envs, role)
-
-
-def _run_all(commands, envs, what):
-    """Runs `commands[i]` with `envs[i]`, all at once; fails with the stderr of any failure."""
-    children = [subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                                 stderr=subprocess.PIPE, text=True)
-                for command, env in zip(commands, envs)]
-    errors = []
-    for child in children:
-        try:
-            _, stderr = child.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            for c in children:
-                c.kill()
-            pytest.fail(f"{what} children still running after {TIMEOUT} s")
-        if child.returncode:
-            errors.append(stderr[-3000:])
+    """Runs this file as one child per environment in `envs`, all at once; fails with the
+    stderr of any that fails."""
+    errors = _run_all([[PYTHON, os.path.abspath(__file__), role, str(out)]] * len(envs),
+                      envs, out, f"the {role} children")
     assert not errors, "\n\n".join(errors)
+
+
+def _run_all(commands, envs, cwd, what):
+    """Runs `commands[i]` with `envs[i]` in `cwd`, all at once; returns the stderr of each
+    that failed (empty when all succeeded). When one fails the others are stopped (a
+    worker waits for its peers forever); after TIMEOUT seconds the test fails."""
+    logs = [tempfile.TemporaryFile(mode="w+") for _ in commands]
+    children = [subprocess.Popen(command, env=env, cwd=str(cwd), stdout=subprocess.DEVNULL,
+                                 stderr=log, text=True)
+                for command, env, log in zip(commands, envs, logs)]
+    deadline = time.monotonic() + TIMEOUT
+    try:
+        while any(c.poll() is None for c in children):
+            if any(c.poll() for c in children):  # one failed: do not wait for the rest
+                break
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} still running after {TIMEOUT} s")
+            time.sleep(0.2)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()
+            child.wait()
+    errors = []
+    for child, log in zip(children, logs):
+        log.seek(0)
+        if child.returncode > 0:  # failed by itself, not killed above
+            errors.append(log.read()[-3000:])
+        log.close()
+    if not errors and any(c.returncode for c in children):
+        errors.append("children killed (a signal) before they finished")
+    return errors
+
+
+def _ephemeral_ports():
+    """The OS's range of ports it hands out to clients and to bind(port 0)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(v) for v in f.read().split())
+        return range(low, high + 1)
+    except (OSError, ValueError):
+        return range(49152, 65536)  # IANA's dynamic range: the default of macOS, Windows
+
+
+def _binds(port):
+    """Whether `port` is free on every interface (a worker's gRPC server binds them all),
+    IPv4 and, where the machine has it, IPv6."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("0.0.0.0", port))
+    except OSError:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::", port))
+    except OSError as e:
+        return e.errno not in (errno.EADDRINUSE, errno.EACCES)  # else: no IPv6 here
+    return True
+
+
+def _free_ports(n):
+    """`n` distinct ports that bind now, from 20000-65535 outside the OS's ephemeral range.
+
+    A port of the ephemeral range (what binding port 0 gives) can be handed to any
+    process's outgoing connection between our check and the worker binding it; outside
+    that range only a process choosing that very number can take it (and below 20000 are
+    most registered services). Drawn with SystemRandom (tests seed Python's `random`,
+    which would give concurrent test runs the same ports); `_run_cluster` retries with new
+    ports when a worker could not bind its port anyway.
+    """
+    ephemeral = _ephemeral_ports()
+    candidates = [p for p in range(20000, 65536) if p not in ephemeral] or range(1024, 65536)
+    rng, ports = random.SystemRandom(), []
+    while len(ports) < n:
+        port = rng.choice(candidates)
+        if port not in ports and _binds(port):
+            ports.append(port)
+    return ports
+
+
+def _run_cluster(start, what, workers=2):
+    """Runs a multi-worker cluster on this machine; returns the attempt that succeeded.
+
+    `start(addresses, attempt)` returns `(commands, envs, cwd)` for one run with workers
+    at `addresses`; it is called again with fresh ports (up to PORT_ATTEMPTS times) when a
+    worker fails because its port was taken meanwhile.
+    """
+    port_errors = []
+    for attempt in range(PORT_ATTEMPTS):
+        addresses = [f"127.0.0.1:{port}" for port in _free_ports(workers)]
+        commands, envs, cwd = start(addresses, attempt)
+        errors = _run_all(commands, envs, cwd, what)
+        if not errors:
+            return attempt
+        if not any(marker in e for e in errors for marker in ADDRESS_IN_USE):
+            pytest.fail(f"{what} failed:\n\n" + "\n\n".join(errors))
+        port_errors.append(f"attempt {attempt + 1}, {addresses}:\n" + "\n".join(errors))
+    pytest.fail(f"{what}: a worker could not bind its port in {PORT_ATTEMPTS} attempts, "
+                "each with fresh free ports (something else keeps taking them):\n\n"
+                + "\n\n".join(port_errors))
+
+
+def _tf_config(addresses, index):
+    return json.dumps({"cluster": {"worker": addresses},
+                       "task": {"type": "worker", "index": index}})
 
 
 def _load(path):
@@ -217,7 +325,7 @@ def test_replica_batch_size_splits_the_global_batch_evenly():
 def mirrored_run(tmp_path_factory):
     """The output directory of one `_child_mirrored` run."""
     out = tmp_path_factory.mktemp("mirrored")
-    _run_children(out, "mirrored", [subprocess_env()])
+    _run_children(out, "mirrored", [cpu_only_env()])
     return out
 
 
@@ -265,23 +373,19 @@ def test_the_warmup_schedule_is_refused_on_several_replicas(mirrored_run):
     assert "n_critic_warmup=4 cannot run on 2 replicas" in error
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multi_worker_mirrored_workers_finish_with_identical_weights(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    envs = [dict(subprocess_env(), TF_CONFIG=json.dumps(
-        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}))
-        for i in range(len(workers))]
-    _run_children(tmp_path, "worker", envs)
-    results = [_load(tmp_path / f"worker{i}.npz") for i in range(len(workers))]
+    workers = range(2)
+
+    def start(addresses, attempt):
+        out = tmp_path / f"attempt{attempt}"
+        out.mkdir()
+        command = [PYTHON, os.path.abspath(__file__), "worker", str(out)]
+        return ([command] * len(workers),
+                [dict(cpu_only_env(), TF_CONFIG=_tf_config(addresses, i)) for i in workers],
+                out)
+
+    out = tmp_path / f"attempt{_run_cluster(start, 'the worker children', len(workers))}"
+    results = [_load(out / f"worker{i}.npz") for i in workers]
     assert int(results[0]["num_replicas"]) == len(workers)
     assert results[0].keys() == results[1].keys()
     for name in results[0]:
@@ -289,28 +393,31 @@ def test_multi_worker_mirrored_workers_finish_with_identical_weights(tmp_path):
         if name.startswith("critic_"):
             assert np.abs(results[0][name]).max() <= CLIP_VALUE + 1e-7, name
     histories = []
-    for i in range(len(workers)):
-        with open(tmp_path / f"history{i}.json") as f:
+    for i in workers:
+        with open(out / f"history{i}.json") as f:
             histories.append(json.load(f))
     assert histories[0] == histories[1]
     assert set(histories[0]) == {"critic_loss", "generator_loss", "wasserstein_estimate"}
 
 
 def test_the_cli_trains_on_two_workers_and_only_the_chief_writes(tmp_path):
-    workers = [f"127.0.0.1:{port}" for port in _free_ports(2)]
-    ckpt = tmp_path / "run"
-    commands = [[PYTHON, "-m", "cwgan.train", "--digits=3,7", "--epochs=2",
-                 "--steps_per_epoch=3", "--batch_size=4", "--n_critic=2", "--latent_dim=16",
-                 "--width=8", f"--data_dir={TEST_DATA}", "--strategy=multi_worker",
-                 "--max_minutes=10", f"--checkpoint_dir={ckpt if i == 0 else tmp_path / 'w1'}"]
-                for i in range(2)]
-    _run_all(commands, [dict(subprocess_env(), TF_CONFIG=json.dumps(
-        {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}))
-        for i in range(2)], "cwgan.train")
+    def start(addresses, attempt):
+        out = tmp_path / f"attempt{attempt}"
+        out.mkdir()
+        commands = [cpu_only_module(
+            "cwgan.train", "--digits=3,7", "--steps=6", "--steps_per_epoch=3",
+            "--batch_size=4", "--n_critic=2", "--latent_dim=16", "--width=8",
+            f"--data_dir={TEST_DATA}", "--strategy=multi_worker", "--max_minutes=10",
+            f"--checkpoint_dir={out / 'run' if i == 0 else out / 'w1'}") for i in range(2)]
+        return (commands, [dict(cpu_only_env(), TF_CONFIG=_tf_config(addresses, i))
+                           for i in range(2)], out)
+
+    out = tmp_path / f"attempt{_run_cluster(start, 'cwgan.train on two workers')}"
+    ckpt = out / "run"
     info = json.loads((ckpt / "generator.json").read_text())
     assert (info["epoch"], info["generator_iterations"]) == (2, 6)
     assert (ckpt / "samples" / "grid_0002.png").is_file()
-    assert not (tmp_path / "w1").exists()  # worker 1 wrote nothing
+    assert not (out / "w1").exists()  # worker 1 wrote nothing
 
 
 if __name__ == "__main__":

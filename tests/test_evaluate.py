@@ -41,7 +41,7 @@ def data_dir(tmp_path_factory):
 
 
 def test_evaluate_reports_generator_and_real_floor(checkpoint_37, data_dir, tmp_path):
-    result = cwgan.evaluate(checkpoint_37, n_per_class=20, data_dir=data_dir,
+    result = cwgan.evaluate_checkpoint(checkpoint_37, n_per_class=20, data_dir=data_dir,
                             classifier_path=str(tmp_path / "judge.keras"))
     assert (tmp_path / "judge.keras").is_file()
     assert 0 <= result["classifier_accuracy"] <= 1
@@ -65,7 +65,7 @@ def test_memorisation_flags_copies_of_training_images(data_dir, tmp_path):
 
 def test_too_few_samples_is_refused(checkpoint_37):
     with pytest.raises(ValueError, match="n_per_class=5"):
-        cwgan.evaluate(checkpoint_37, n_per_class=5)
+        cwgan.evaluate_checkpoint(checkpoint_37, n_per_class=5)
 
 
 def test_report_draws_png_and_measures_correlation(tmp_path):

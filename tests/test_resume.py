@@ -18,7 +18,7 @@ from cwgan.checkpoints import atomic_write, list_states, save_checkpoint
 from conftest import PYTHON, TEST_DATA, subprocess_env
 
 # 200 images, 8 per step: 25 generator iterations per epoch, 75 in all.
-KILL_RUN = ["--digits", "--epochs=3", "--batch_size=4", "--n_critic=2", "--latent_dim=16",
+KILL_RUN = ["--digits", "--steps=75", "--steps_per_epoch=25", "--batch_size=4", "--n_critic=2", "--latent_dim=16",
             "--width=8", "--checkpoint_every=5", "--keep_checkpoints=3", "--nojit_compile",
             f"--data_dir={TEST_DATA}"]
 
@@ -87,13 +87,14 @@ def test_killed_runs_resume_where_the_checkpoint_left_off_and_end_as_an_unkilled
     assert [r["generator_iterations"] for r in records][-3:] == [25, 50, 75]
 
 
-TINY = dict(epochs=2, batch_size=4, n_critic=2, latent_dim=16, data_dir=TEST_DATA,
+TINY = dict(batch_size=4, n_critic=2, latent_dim=16, data_dir=TEST_DATA, jit_compile=False,
             verbose=0)
 
 
 def test_checkpoints_every_n_steps_keep_the_newest_k(tmp_path):
-    cwgan.train(cwgan.TrainConfig(steps_per_epoch=7, checkpoint_every=3, keep_checkpoints=2,
-                                  checkpoint_dir=str(tmp_path), **TINY))
+    cwgan.train_model(cwgan.TrainConfig(steps=14, steps_per_epoch=7, checkpoint_every=3,
+                                        keep_checkpoints=2, checkpoint_dir=str(tmp_path),
+                                        **TINY))
     # Saved at 3, 6, 7 (epoch end), 9, 12, 14 (epoch end); the newest two kept.
     assert [it for it, _ in list_states(str(tmp_path))] == [14, 12]
     assert not list((tmp_path / "resume").glob(".*"))
@@ -102,24 +103,24 @@ def test_checkpoints_every_n_steps_keep_the_newest_k(tmp_path):
 def test_warmup_run_checkpoints_each_generator_iteration_once_and_resumes_the_steps(
         tmp_path):
     # n_critic 2, warm-up 4: two steps per generator update (all early iterations warm).
-    config = dict(TINY, n_critic_warmup=4, steps_per_epoch=3, checkpoint_every=1,
+    config = dict(TINY, n_critic_warmup=4, steps=6, steps_per_epoch=3, checkpoint_every=1,
                   keep_checkpoints=10, checkpoint_dir=str(tmp_path))
-    model, _ = cwgan.train(cwgan.TrainConfig(**config))
+    model, _ = cwgan.train_model(cwgan.TrainConfig(**config))
     assert (int(model.train_steps.numpy()), int(model.generator_iterations.numpy())) == (6, 3)
     # Not at 0 (the first step leaves the count there); 1 again at the end of epoch 1.
     assert [it for it, _ in list_states(str(tmp_path))] == [3, 2, 1]
     assert json.loads((tmp_path / "train_config.json").read_text())["n_critic_warmup"] == 4
-    model, _ = cwgan.train(cwgan.TrainConfig(**(config | {"epochs": 3})))
+    model, _ = cwgan.train_model(cwgan.TrainConfig(**(config | {"steps": 9})))
     # Steps 7..9 continue epoch 3's data and the streak: updates at steps 8, then none.
     assert (int(model.train_steps.numpy()), int(model.generator_iterations.numpy())) == (9, 4)
     info = json.loads((tmp_path / "generator.json").read_text())
     assert (info["epoch"], info["generator_iterations"]) == (3, 4)
 
 
-def test_lr_decay_falls_linearly_to_zero_at_the_last_epoch_and_follows_a_resume(tmp_path):
-    def rates(epochs):
+def test_lr_decay_falls_linearly_to_zero_at_the_last_step_and_follows_a_resume(tmp_path):
+    def rates(steps):
         run = cwgan.train_lib.prepare(cwgan.TrainConfig(**(TINY | dict(
-            epochs=epochs, steps_per_epoch=1, lr_decay=True, learning_rate=1e-3,
+            steps=steps, steps_per_epoch=1, lr_decay=True, learning_rate=1e-3,
             checkpoint_dir=str(tmp_path)))))
         seen = []
         run.callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: seen.append(
@@ -129,14 +130,14 @@ def test_lr_decay_falls_linearly_to_zero_at_the_last_epoch_and_follows_a_resume(
         return seen
 
     np.testing.assert_allclose(rates(4), [[1e-3] * 2, [7.5e-4] * 2, [5e-4] * 2, [2.5e-4] * 2])
-    # Given 8 epochs, the resumed run takes the rates of an 8-epoch run from epoch 5 on.
+    # Given 8 steps, the resumed run takes the rates of an 8-step run from step 5 on.
     np.testing.assert_allclose(rates(8), [[r] * 2 for r in (5e-4, 3.75e-4, 2.5e-4, 1.25e-4)])
 
 
 def test_a_corrupt_newest_checkpoint_is_named_and_the_one_before_used(tmp_path, caplog):
-    config = cwgan.TrainConfig(steps_per_epoch=4, checkpoint_every=2,
+    config = cwgan.TrainConfig(steps=8, steps_per_epoch=4, checkpoint_every=2,
                                checkpoint_dir=str(tmp_path), **TINY)
-    cwgan.train(config)
+    cwgan.train_model(config)
     (it, path), (previous, _) = list_states(str(tmp_path))[:2]
     assert (it, previous) == (8, 6)
     with open(path, "r+b") as f:  # truncate the newest to half its size
@@ -149,8 +150,9 @@ def test_a_corrupt_newest_checkpoint_is_named_and_the_one_before_used(tmp_path, 
 
 
 def test_no_loadable_checkpoint_is_refused_not_silently_restarted(tmp_path):
-    config = cwgan.TrainConfig(steps_per_epoch=2, checkpoint_dir=str(tmp_path), **TINY)
-    cwgan.train(config)
+    config = cwgan.TrainConfig(steps=4, steps_per_epoch=2, checkpoint_dir=str(tmp_path),
+                               **TINY)
+    cwgan.train_model(config)
     for _, path in list_states(str(tmp_path)):
         with open(path, "wb") as f:
             f.write(b"not a zip")
@@ -159,11 +161,11 @@ def test_no_loadable_checkpoint_is_refused_not_silently_restarted(tmp_path):
 
 
 def test_resume_restores_both_optimizers(tmp_path):
-    # A constant rate: with --lr_decay the rate is not state but set at each epoch's start
-    # (resuming sets the configured rate, then LinearDecay the epoch's).
-    config = cwgan.TrainConfig(steps_per_epoch=3, checkpoint_dir=str(tmp_path),
+    # A constant rate: with --lr_decay the rate is not state but set before each step
+    # (resuming sets the configured rate, then LinearDecay the step's).
+    config = cwgan.TrainConfig(steps=6, steps_per_epoch=3, checkpoint_dir=str(tmp_path),
                                lr_decay=False, **TINY)
-    model, _ = cwgan.train(config)
+    model, _ = cwgan.train_model(config)
     run = cwgan.train_lib.prepare(config)
     for name in ("g_optimizer", "c_optimizer"):
         saved, loaded = getattr(model, name), getattr(run.model, name)
@@ -177,11 +179,12 @@ def test_fresh_moves_the_old_run_aside_and_starts_over(tmp_path):
     ckpt = tmp_path / "ck"
     ckpt.mkdir()
     (ckpt / "README.md").write_text("kept in place")
-    cwgan.train(cwgan.TrainConfig(digits=(3, 7), steps_per_epoch=2, checkpoint_dir=str(ckpt),
-                                  **TINY))
+    cwgan.train_model(cwgan.TrainConfig(digits=(3, 7), steps=4, steps_per_epoch=2,
+                                        checkpoint_dir=str(ckpt), **TINY))
     old_generator = (ckpt / "generator.keras").read_bytes()
-    model, _ = cwgan.train(cwgan.TrainConfig(digits=(1, 2), steps_per_epoch=1, fresh=True,
-                                             checkpoint_dir=str(ckpt), **TINY))
+    model, _ = cwgan.train_model(cwgan.TrainConfig(digits=(1, 2), steps=2, steps_per_epoch=1,
+                                                   fresh=True, checkpoint_dir=str(ckpt),
+                                                   **TINY))
     assert int(model.generator_iterations.numpy()) == 2
     (moved,) = (ckpt / "previous").iterdir()
     assert (moved / "generator.keras").read_bytes() == old_generator
@@ -197,19 +200,19 @@ def snapshot(directory):
 
 
 def test_non_finite_losses_stop_training_and_keep_the_last_good_files(tmp_path, monkeypatch):
-    config = cwgan.TrainConfig(steps_per_epoch=2, checkpoint_every=1,
-                               checkpoint_dir=str(tmp_path), **TINY | {"epochs": 1})
-    cwgan.train(config)
+    config = cwgan.TrainConfig(steps=2, steps_per_epoch=2, checkpoint_every=1,
+                               checkpoint_dir=str(tmp_path), **TINY)
+    cwgan.train_model(config)
     before = snapshot(tmp_path)
     real_load = cwgan.train_lib.load_mnist
 
     def poisoned(*args, **kwargs):
-        images, labels = real_load(*args, **kwargs)
-        return np.full_like(images, np.nan), labels
+        images, labels, info = real_load(*args, **kwargs)
+        return np.full_like(images, np.nan), labels, info
 
     monkeypatch.setattr(cwgan.train_lib, "load_mnist", poisoned)
     with pytest.raises(FloatingPointError, match="critic_loss=nan at generator iteration 3"):
-        cwgan.train(dataclasses.replace(config, epochs=2))
+        cwgan.train_model(dataclasses.replace(config, steps=4))
     after = snapshot(tmp_path)
     changed = sorted(p.name for p in after if after[p] != before.get(p))
     assert changed == ["train_config.json"]  # rewritten identical; checkpoints, grids kept

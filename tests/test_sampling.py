@@ -55,8 +55,11 @@ def test_bad_requests_are_named(checkpoint_37, kwargs, match):
 def test_missing_checkpoint_is_a_clear_file_not_found(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="No trained generator in checkpoint_dir"):
         cwgan.sample(label=7, checkpoint_dir=tmp_path)
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
     monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
+    # Search work/ only: not a checkpoints/ an earlier run left in a parent (/tmp).
+    monkeypatch.setenv("CWGAN_CEILING_DIRS", str(tmp_path))
     with pytest.raises(FileNotFoundError, match="python -m cwgan.train"):
         cwgan.sample(label=7)
 
@@ -64,6 +67,8 @@ def test_missing_checkpoint_is_a_clear_file_not_found(tmp_path, monkeypatch):
 def test_default_checkpoint_dir_is_found_from_a_subfolder_and_from_env(
         checkpoint_37, tmp_path, monkeypatch):
     monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
+    # The search may go up from notebooks/ to checkpoint_37's parent, no further.
+    monkeypatch.setenv("CWGAN_CEILING_DIRS", str(checkpoint_37.parent.parent))
     notebooks = checkpoint_37.parent / "notebooks"
     notebooks.mkdir(exist_ok=True)
     monkeypatch.chdir(notebooks)
@@ -72,6 +77,31 @@ def test_default_checkpoint_dir_is_found_from_a_subfolder_and_from_env(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CWGAN_CHECKPOINT_DIR", str(checkpoint_37))
     np.testing.assert_array_equal(cwgan.sample(label=7, seed=3), expected)
+
+
+def test_the_search_for_checkpoints_stops_below_a_ceiling_dir(tmp_path, monkeypatch):
+    """find_checkpoint_dir never moves up into a $CWGAN_CEILING_DIRS entry (git's rule)."""
+    from cwgan.checkpoints import find_checkpoint_dir
+
+    monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
+    outer = tmp_path / "outer"
+    (outer / "checkpoints").mkdir(parents=True)
+    (outer / "checkpoints" / "generator.keras").touch()  # only its presence is checked
+    deep = outer / "project" / "notebooks"
+    deep.mkdir(parents=True)
+    monkeypatch.chdir(deep)
+    monkeypatch.setenv("CWGAN_CEILING_DIRS", str(tmp_path))
+    assert os.path.samefile(find_checkpoint_dir(), outer / "checkpoints")
+    for ceiling in (outer, f"relative{os.pathsep}{outer}{os.pathsep}"):
+        monkeypatch.setenv("CWGAN_CEILING_DIRS", str(ceiling))
+        with pytest.raises(FileNotFoundError, match=r"CWGAN_CEILING_DIRS stopped") as e:
+            find_checkpoint_dir()
+        assert str(outer / "checkpoints") not in str(e.value)
+        assert str(outer / "project" / "checkpoints") in str(e.value)
+    # The current directory itself is always searched, even when it is a ceiling.
+    monkeypatch.chdir(outer)
+    monkeypatch.setenv("CWGAN_CEILING_DIRS", str(outer))
+    assert os.path.samefile(find_checkpoint_dir(), outer / "checkpoints")
 
 
 def test_generator_reloads_in_a_fresh_process_without_cwgan(checkpoint_37):

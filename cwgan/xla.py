@@ -1,0 +1,154 @@
+"""Whether to XLA-compile the train step here: what `jit_compile="auto"` decides.
+
+XLA's gain is a property of the machine and the model, not of cwgan: on a 2-core AMD EPYC
+it made the recipe's step 1.19x faster, on a 2-core Intel Xeon with oneDNN 0.92x (slower).
+So "auto" measures: it builds two throwaway copies of the model, one per setting, runs
+each once to compile it, then times `steps` steps of each in turn for `rounds` rounds
+(compile time excluded; interleaved so that a slow spell of the machine hits both) and
+keeps the faster median. The step's cost does not depend on the pixel values, so the
+timing feeds random images of the run's shapes and touches neither the data nor the
+run's own model.
+
+The choice is cached per machine and model shape (a JSON file in the cache directory,
+`$CWGAN_CACHE_DIR` or `~/.cache/cwgan`), so only the first run of a shape on a machine
+pays the ~20 s of measuring; see `machine_fingerprint` for what "machine" covers.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import statistics
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cwgan.checkpoints import read_json, write_json
+from cwgan.model import WARMUP_ITERATIONS
+
+logger = logging.getLogger("cwgan")
+
+CACHE_ENV_VAR = "CWGAN_CACHE_DIR"
+CACHE_FILE = "xla_choice.json"
+JIT_CHOICES = ("auto", True, False)
+
+
+def cache_dir():
+    """Where cwgan caches what it measured or trained: `$CWGAN_CACHE_DIR` or ~/.cache/cwgan."""
+    return os.environ.get(CACHE_ENV_VAR) or os.path.join(
+        os.path.expanduser("~"), ".cache", "cwgan")
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("model name", "Hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_fingerprint():
+    """What makes XLA's gain differ between machines: the CPU, the core count, the
+    accelerators, the TensorFlow and Keras versions, and oneDNN's switch."""
+    gpus = [tf.config.experimental.get_device_details(d).get("device_name", d.name)
+            for d in tf.config.list_physical_devices("GPU")]
+    return {"cpu": _cpu_model(), "arch": platform.machine(), "cores": os.cpu_count(),
+            "gpus": gpus, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")}
+
+
+def _key(shape):
+    text = json.dumps({"machine": machine_fingerprint(), "model": shape}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def time_steps(models, element, steps=5, rounds=3):
+    """Median seconds per train step of each model in `models` ({name: model}).
+
+    Each model's train function runs once first (tracing and compiling, not timed);
+    then every round times `steps` steps of each model in turn.
+    """
+    dataset = tf.data.Dataset.from_tensors(element).repeat()
+    runners = {}
+    for name, model in models.items():
+        if model.n_critic_warmup:
+            # Past the warm-up's first iterations: the step with its conditional generator
+            # update, as nearly all of a run's steps are.
+            model.g_optimizer.iterations.assign(WARMUP_ITERATIONS + 5)
+        iterator = iter(dataset)
+        model.make_train_function()
+        train_function = model.train_function
+        train_function(iterator)
+        model.train_steps.numpy()  # waits for the step
+        runners[name] = (model, train_function, iterator)
+    times = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, (model, train_function, iterator) in runners.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                train_function(iterator)
+            model.train_steps.numpy()
+            times[name].append((time.perf_counter() - start) / steps)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def choose_jit_compile(make_model, shape, batch_size, classes, steps=5, rounds=3,
+                       use_cache=True):
+    """True if the XLA-compiled train step is the faster here, measured or cached.
+
+    Args:
+        make_model: `make_model(jit_compile)` returns a new compiled `ConditionalWGAN`
+            of the run's shapes (its weights are thrown away).
+        shape: a JSON-able dict of everything that shapes the step (networks, batch,
+            n_critic, ...): the cache key, with `machine_fingerprint()`.
+        batch_size: images per critic batch.
+        classes: the labels trained on.
+        steps, rounds: timed steps per round, rounds; the medians are compared.
+        use_cache: read and write the cache. Defaults to True.
+
+    Returns:
+        `(jit_compile, record)`, the record holding both timings (seconds per step),
+        whether they were measured now or cached, and the cache file.
+    """
+    path = os.path.join(cache_dir(), CACHE_FILE)
+    key = _key(shape)
+    cache = {}
+    if use_cache and os.path.exists(path):
+        try:
+            cache = read_json(path)
+        except (OSError, ValueError) as e:
+            logger.warning("Ignoring the unreadable XLA cache %s (%s).", path, e)
+    if key in cache:
+        return cache[key]["jit_compile"], dict(cache[key], measured="cached", cache=path)
+    models = {jit: make_model(jit) for jit in (False, True)}
+    n_critic = models[False].n_critic
+    rng = np.random.default_rng(0)
+    count = n_critic * batch_size
+    element = (rng.uniform(-1, 1, (count,) + tuple(models[False].generator.output.shape[1:]))
+               .astype(np.float32),
+               rng.choice(np.asarray(classes, np.int32), count))
+    timed = time_steps({"off": models[False], "on": models[True]}, element, steps, rounds)
+    record = {"jit_compile": timed["on"] < timed["off"], "seconds_xla_on": timed["on"],
+              "seconds_xla_off": timed["off"], "measured_at": time.strftime("%Y-%m-%d %H:%M"),
+              "shape": shape}
+    if use_cache:
+        try:
+            os.makedirs(cache_dir(), exist_ok=True)
+            write_json(path, {**cache, key: record})
+        except OSError as e:
+            logger.warning("Could not cache the XLA choice in %s (%s).", path, e)
+    return record["jit_compile"], dict(record, measured="now", cache=path)
+
+
+def describe(record):
+    """One line: the choice and both timings, e.g. for the training log."""
+    return (f"XLA {'on' if record['jit_compile'] else 'off'} (jit_compile=auto: "
+            f"{record['seconds_xla_on']:.4f} s/step with XLA, {record['seconds_xla_off']:.4f} "
+            f"without, {'measured now' if record['measured'] == 'now' else 'cached'} "
+            f"in {record['cache']})")

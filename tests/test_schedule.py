@@ -1,0 +1,69 @@
+"""The schedule is counted in training steps, so it does not depend on the data's size:
+the same options train alike on 200 images and on 600, as on 10,000 and 60,000."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+import cwgan
+from conftest import TEST_DATA, write_idx
+from cwgan.data import read_idx
+
+
+def _run(tmp_path, name, data_dir):
+    ckpt = tmp_path / name
+    model, history = cwgan.train_model(cwgan.TrainConfig(
+        steps=12, steps_per_epoch=4, grid_every=8, checkpoint_every=0, batch_size=4,
+        n_critic=2, latent_dim=16, width=8, learning_rate=1e-3, data_dir=data_dir,
+        checkpoint_dir=str(ckpt), jit_compile=False, verbose=0))
+    records = [json.loads(line) for line in (ckpt / "metrics.jsonl").read_text().splitlines()]
+    return {"epochs": [(r["epoch"], r["generator_iterations"]) for r in records],
+            "rates": [r["learning_rate"] for r in records],
+            "grids": sorted(p.name for p in (ckpt / "samples").iterdir()),
+            "info": json.loads((ckpt / "generator.json").read_text()),
+            "train_steps": int(model.train_steps.numpy())}
+
+
+@pytest.fixture(scope="module")
+def resampled(tmp_path_factory):
+    """600 images drawn with replacement from the 200 shipped ones (3x the data)."""
+    directory = tmp_path_factory.mktemp("resampled")
+    images = read_idx(f"{TEST_DATA}/train-images-first200-idx3-ubyte.gz")
+    labels = read_idx(f"{TEST_DATA}/train-labels-first200-idx1-ubyte.gz")
+    idx = np.random.default_rng(0).integers(0, len(images), 600)
+    write_idx(directory / "train-images-idx3-ubyte.gz", images[idx], 0x803)
+    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[idx], 0x801)
+    return directory
+
+
+def test_the_same_options_give_the_same_schedule_on_3x_the_data(tmp_path, resampled):
+    small = _run(tmp_path, "small", TEST_DATA)
+    large = _run(tmp_path, "large", str(resampled))
+    # 200 images hold 25 steps of 8 images, 600 hold 75: the epochs, the checkpoints, the
+    # grids and the learning rate must not care.
+    assert small["epochs"] == large["epochs"] == [(1, 4), (2, 8), (3, 12)]
+    assert small["grids"] == large["grids"] == ["grid_0002.png", "grid_0003.png"]
+    # The rate of each epoch's last step: 1e-3 * (1 - step / 12), step 3, 7, 11.
+    np.testing.assert_allclose(small["rates"], [1e-3 * (1 - s / 12) for s in (3, 7, 11)])
+    np.testing.assert_allclose(large["rates"], small["rates"])
+    assert small["train_steps"] == large["train_steps"] == 12
+    assert (small["info"]["epoch"], small["info"]["generator_iterations"]) == (3, 12)
+    assert (large["info"]["epoch"], large["info"]["generator_iterations"]) == (3, 12)
+
+
+def test_the_run_records_which_data_it_trained_on(tmp_path, resampled):
+    _run(tmp_path, "large", str(resampled))
+    data = json.loads((tmp_path / "large" / "train_config.json").read_text())["data"]
+    _, _, info = cwgan.load_mnist(data_dir=str(resampled), return_info=True)
+    assert data == info
+    assert data["images"] == 600 and data["source"].startswith(str(resampled))
+    # The same images from another place are the same data; other images or a subset not.
+    copy = tmp_path / "copy"
+    shutil.copytree(TEST_DATA, copy)
+    _, _, original = cwgan.load_mnist(data_dir=TEST_DATA, return_info=True)
+    _, _, copied = cwgan.load_mnist(data_dir=str(copy), return_info=True)
+    _, _, subset = cwgan.load_mnist(digits=[3, 7], data_dir=TEST_DATA, return_info=True)
+    assert copied["sha256"] == original["sha256"] and copied["source"] != original["source"]
+    assert len({original["sha256"], info["sha256"], subset["sha256"]}) == 3
