@@ -76,6 +76,19 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
 
 
+def write_idx(path, array):
+    """Writes a uint8 array (images `(N, H, W)` or labels `(N,)`) as an IDX file, gzipped
+    if `path` ends in .gz; under a temporary name first, then renamed."""
+    path = os.fspath(path)
+    array = np.ascontiguousarray(array, np.uint8)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(
+        ">" + "I" * array.ndim, *array.shape)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path + ".tmp", "wb") as f:
+        f.write(header + array.tobytes())
+    os.replace(path + ".tmp", path)
+
+
 def _find_idx_pair(data_dir, split):
     prefix = _IDX_PREFIX[split]
     images = sorted(glob.glob(os.path.join(data_dir, f"{prefix}-images*idx3-ubyte*")))

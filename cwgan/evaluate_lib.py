@@ -26,7 +26,7 @@ import os
 import keras
 import numpy as np
 
-from cwgan.checkpoints import atomic_write, find_checkpoint_dir
+from cwgan.checkpoints import atomic_write, cache_dir, find_checkpoint_dir
 from cwgan.checks import check_int, check_seed
 from cwgan.data import NUM_CLASSES, load_mnist
 from cwgan.sampling import load_generator
@@ -184,16 +184,9 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
 
 
 def default_classifier_path(dataset="mnist"):
-    """Where the judge of `dataset` is cached: `<cache>/classifier_<dataset>.keras`.
-
-    `<cache>` is `$CWGAN_CACHE_DIR` when set (e.g. a temporary directory, so that a test
-    run neither reads nor writes the user's cache), else `$XDG_CACHE_HOME/cwgan`, else
-    `~/.cache/cwgan`.
-    """
-    cache = os.environ.get("CWGAN_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "cwgan")
-    return os.path.join(cache, f"classifier_{dataset}.keras")
+    """Where the judge of `dataset` is cached: `<cache>/classifier_<dataset>.keras`, in
+    `cwgan.checkpoints.cache_dir()`."""
+    return os.path.join(cache_dir(), f"classifier_{dataset}.keras")
 
 
 def generate(generator, classes, latent_dim, n_per_class, seed=0):
@@ -223,7 +216,8 @@ def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
         n_per_class: samples per class, at least 20. Defaults to 500.
         data_dir: where the data is, as for `load_mnist`. Defaults to Keras' loader.
         classifier_path: the judge's `.keras` file; trained (a minute or two) and saved
-            there if missing. Defaults to `~/.cache/cwgan/classifier_<dataset>.keras`.
+            there if missing. Defaults to `default_classifier_path(dataset)`:
+            `~/.cache/cwgan/classifier_<dataset>.keras`, or in `$CWGAN_CACHE_DIR`.
         seed: the noise seed. Defaults to 0.
     """
     n_per_class = check_int("n_per_class", n_per_class, minimum=MIN_PER_CLASS)

@@ -9,8 +9,8 @@ keeps the faster median. The step's cost does not depend on the pixel values, so
 timing feeds random images of the run's shapes and touches neither the data nor the
 run's own model.
 
-The choice is cached per machine and model shape (a JSON file in the cache directory,
-`$CWGAN_CACHE_DIR` or `~/.cache/cwgan`), so only the first run of a shape on a machine
+The choice is cached per machine and model shape (a JSON file in
+`cwgan.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of a shape on a machine
 pays the ~20 s of measuring; see `machine_fingerprint` for what "machine" covers.
 """
 
@@ -26,20 +26,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cwgan.checkpoints import read_json, write_json
+from cwgan.checkpoints import cache_dir, read_json, write_json
 from cwgan.model import WARMUP_ITERATIONS
 
 logger = logging.getLogger("cwgan")
 
-CACHE_ENV_VAR = "CWGAN_CACHE_DIR"
 CACHE_FILE = "xla_choice.json"
 JIT_CHOICES = ("auto", True, False)
-
-
-def cache_dir():
-    """Where cwgan caches what it measured or trained: `$CWGAN_CACHE_DIR` or ~/.cache/cwgan."""
-    return os.environ.get(CACHE_ENV_VAR) or os.path.join(
-        os.path.expanduser("~"), ".cache", "cwgan")
 
 
 def _cpu_model():

@@ -16,14 +16,15 @@ MINUTES=$1; shift
 
 # name -> flags. Names spell the settings: architecture, critic conditioning, learning
 # rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N, wW: width W,
-# wuN: n_critic_warmup N, decay / nodecay: learning-rate decay on / off, epN: --epochs=N,
-# xla / noxla: XLA on / off, eN: evaluate every N epochs inside the run, gp: gradient penalty).
+# wuN: n_critic_warmup N, decay / nodecay: learning-rate decay on / off, stN: --steps=N,
+# xla / noxla: XLA on / off, eN: evaluate every N steps inside the run, gp: gradient penalty).
+# DATA_DIR=dir trains on that directory's images (e.g. from scripts/resample_mnist.py).
 flags_for() {
   case "$1" in
     default) echo "" ;;
-    default_eval) echo "--eval_every=10" ;;
+    default_eval) echo "--eval_every=1000" ;;
     gp) echo "--constraint=gp" ;;
-    gp_eval) echo "--constraint=gp --eval_every=10" ;;
+    gp_eval) echo "--constraint=gp --eval_every=1000" ;;
     *)
       local IFS=_ parts flags=""
       read -ra parts <<< "$1"
@@ -35,11 +36,11 @@ flags_for() {
           nc*) flags+=" --n_critic=${extra#nc}" ;;
           wu*) flags+=" --n_critic_warmup=${extra#wu}" ;;  # before w*: width
           w*) flags+=" --width=${extra#w}" ;;
-          xla) flags+=" --jit_compile" ;;
+          xla) flags+=" --jit_compile=true" ;;
           decay) flags+=" --lr_decay" ;;
           nodecay) flags+=" --nolr_decay" ;;
-          noxla) flags+=" --nojit_compile" ;;
-          ep[0-9]*) flags+=" --epochs=${extra#ep}" ;;  # before e*: eval_every
+          noxla) flags+=" --jit_compile=false" ;;
+          st[0-9]*) flags+=" --steps=${extra#st}" ;;
           e[0-9]*) flags+=" --eval_every=${extra#e}" ;;
           gp) flags+=" --constraint=gp" ;;
           *) echo "unknown extra setting: $extra" >&2; exit 2 ;;
@@ -51,11 +52,12 @@ flags_for() {
 
 mkdir -p runs
 for name in "$@"; do
-  dir="runs/${name}_${MINUTES}min"
+  dir="runs/${name}_${MINUTES}min${DATA_DIR:+_$(basename "$DATA_DIR")}"
   rm -rf "$dir"
   # shellcheck disable=SC2046
   "$PY" -m cwgan.train --digits --max_minutes="$MINUTES" --checkpoint_dir="$dir" \
-      $(flags_for "$name") > "runs/${name}_${MINUTES}min.log" 2>&1 || { echo "$name: training failed" >&2; continue; }
+      ${DATA_DIR:+--data_dir="$DATA_DIR"} $(flags_for "$name") \
+      > "$dir.log" 2>&1 || { echo "$name: training failed" >&2; continue; }
   "$PY" -m cwgan.evaluate --checkpoint_dir="$dir" --n_per_class=500 > "$dir/eval.json" \
       2> "$dir/eval.log"
   "$PY" - "$dir" "$name" "$MINUTES" >> runs/search.jsonl <<'PYEOF'

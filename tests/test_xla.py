@@ -9,13 +9,14 @@ import pytest
 import cwgan
 from conftest import TEST_DATA, tiny_model
 from cwgan import xla
+from cwgan.checkpoints import CACHE_ENV_VAR
 
 SHAPE = {"test": "tiny", "n_critic": 2}
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv(xla.CACHE_ENV_VAR, str(tmp_path / "cache"))
+    monkeypatch.setenv(CACHE_ENV_VAR, str(tmp_path / "cache"))
     return tmp_path / "cache" / xla.CACHE_FILE
 
 
