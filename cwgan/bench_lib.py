@@ -10,7 +10,8 @@ back to back in this process (so ratios are fair on a noisy machine):
     device and each step's batch indices drawn in-graph, vs the fast path fed one cached
     batch (the cost of the input pipeline);
   - XLA on vs off, for both ways of feeding the step, and for the step with the
-    `n_critic_warmup` schedule (its generator update inside a conditional);
+    `n_critic_warmup` schedule (its generator update inside a conditional); and what
+    `--jit_compile=auto` chooses for these networks on this machine (`cwgan.xla`);
   - achieved GFLOP/s (see `step_flops`) vs this machine's float32 matmul peak;
   - seconds per generator iteration with 10k vs 60k training images and per batch size;
   - compile (first call) time apart from the steady state; peak resident memory.
@@ -39,6 +40,7 @@ import tensorflow as tf
 from cwgan.data import load_mnist, make_dataset
 from cwgan.model import WARMUP_ITERATIONS, ConditionalWGAN
 from cwgan.networks import build_networks
+from cwgan.train_lib import TrainConfig, auto_jit_compile
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -384,6 +386,17 @@ def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
         "seconds_per_iteration_cached_batch": cached,
         "overhead_fraction": xla[True]["seconds_per_iteration"] / cached - 1}
 
+    # What the CLI's --jit_compile=auto chooses for these networks and batch (from the
+    # same cache, so a bench run also settles it for later training runs).
+    auto, record = auto_jit_compile(TrainConfig(
+        batch_size=batch_size, n_critic=n_critic, width=width, architecture=architecture,
+        conditioning=conditioning))
+    result["xla"]["auto"] = {"chose": "on" if auto else "off",
+                             "measured": record["measured"],
+                             "seconds_xla_on": record["seconds_xla_on"],
+                             "seconds_xla_off": record["seconds_xla_off"],
+                             "agrees_with_interleaved": auto == fastest}
+
     model = make(width, n_critic, fastest)
     flops = step_flops(model, batch_size)
     peak = matmul_peak_gflops(matmul_n, repeats)
@@ -429,7 +442,9 @@ def table(result):
         f"{'in-graph batch indices':28s}"
         f"{result['in_graph_sampling'][result['xla']['faster']]['seconds_per_iteration']:10.4f}",
         f"fast vs textbook: {result['speedup_fast_vs_textbook']:.2f}x; "
-        f"XLA on vs off: {result['xla']['speedup_on_vs_off']:.2f}x; in-graph indices vs "
+        f"XLA on vs off: {result['xla']['speedup_on_vs_off']:.2f}x (--jit_compile=auto "
+        f"chose {result['xla']['auto']['chose']}, {result['xla']['auto']['measured']}); "
+        f"in-graph indices vs "
         f"tf.data: {result['in_graph_sampling']['speedup_vs_tf_data']:.2f}x; "
         f"input pipeline overhead: {100 * result['input_pipeline']['overhead_fraction']:.1f}%",
         f"--n_critic_warmup's conditional step vs the plain one: "

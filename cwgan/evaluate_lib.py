@@ -51,9 +51,11 @@ def build_classifier():
 
 
 def _test_halves(dataset, data_dir):
-    images, labels = load_mnist(None, data_dir, dataset, split="test")
+    """The test split cut in two by index, `((x, y), (x_held, y_held))`, and its source."""
+    images, labels, info = load_mnist(None, data_dir, dataset, split="test",
+                                      return_info=True)
     half = len(images) // 2
-    return (images[:half], labels[:half]), (images[half:], labels[half:])
+    return ((images[:half], labels[:half]), (images[half:], labels[half:])), info["source"]
 
 
 def train_classifier(path, halves, epochs=8, seed=0, verbose=0):
@@ -123,11 +125,17 @@ def nearest_distances(queries, reference, chunk=1024):
 
 
 class Judge:
-    """The classifier and the real-data references, prepared once, for repeated evaluation."""
+    """The classifier and the real-data references, prepared once, for repeated evaluation.
+
+    `real_images` says in words which real images each part uses (set by `make_judge`):
+    the classifier's training half, the training images that FD and memorisation compare
+    with, and the held-out images of the real-data floor.
+    """
 
     def __init__(self, classifier, classifier_accuracy, train_images, train_labels,
-                 held_images, held_labels):
+                 held_images, held_labels, real_images=None):
         self.classifier = classifier
+        self.real_images = real_images or {}
         self.classifier_accuracy = classifier_accuracy
         self._features = keras.Model(classifier.inputs,
                                      [classifier.get_layer("features").output,
@@ -176,11 +184,23 @@ class Judge:
 def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):
     """Builds a `Judge` for generators trained on `classes` of the training split."""
     classifier_path = classifier_path or default_classifier_path(dataset)
-    halves = _test_halves(dataset, data_dir)  # read once: classifier and floor share it
+    # Read once: the classifier and the floor share it.
+    halves, test = _test_halves(dataset, data_dir)
     classifier, accuracy = load_classifier(classifier_path, halves, seed)
-    train_images, train_labels = load_mnist(classes, data_dir, dataset)
-    _, (held_images, held_labels) = halves
-    return Judge(classifier, accuracy, train_images, train_labels, held_images, held_labels)
+    train_images, train_labels, train_info = load_mnist(classes, data_dir, dataset,
+                                                        return_info=True)
+    (classifier_images, _), (held_images, held_labels) = halves
+    real_images = {
+        "classifier": f"{len(classifier_images)} images: the first half of the test split "
+                      f"({test}), by index",
+        "reference": f"{train_info['images']} training images of classes {list(classes)} "
+                     f"({train_info['source']}, sha256 {train_info['sha256'][:12]}): FD "
+                     "and memorisation compare samples with these",
+        "floor": f"the second half of the test split ({test}), {len(held_images)} images, "
+                 "seen by neither network: the 'real' figures, up to n_per_class per class",
+    }
+    return Judge(classifier, accuracy, train_images, train_labels, held_images, held_labels,
+                 real_images)
 
 
 def default_classifier_path(dataset="mnist"):
@@ -204,7 +224,8 @@ def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, s
     return {"generator": judge.metrics(images, labels),
             "real": judge.real_floor(classes, n_per_class),
             "classifier_accuracy": judge.classifier_accuracy,
-            "n_per_class": n_per_class}
+            "n_per_class": n_per_class,
+            "real_images": judge.real_images}
 
 
 def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,

@@ -204,11 +204,17 @@ def resolve_jit_compile(config):
         return False
     if config.jit_compile != "auto":
         return config.jit_compile
-    shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
-    jit, record = choose_jit_compile(lambda j: _new_model(config, j), shape,
-                                     config.batch_size, config.digits)
+    jit, record = auto_jit_compile(config)
     logger.info("%s.", describe(record))
     return jit
+
+
+def auto_jit_compile(config):
+    """`(jit_compile, record)`: what "auto" chooses for `config`'s step on this machine,
+    measured or cached (`cwgan.xla.choose_jit_compile`)."""
+    shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
+    return choose_jit_compile(lambda j: _new_model(config, j), shape, config.batch_size,
+                              config.digits)
 
 
 def build_model(config=None):

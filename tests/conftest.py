@@ -1,10 +1,8 @@
 """Shared fixtures: tiny real data shipped in tests/data, tiny models, a trained checkpoint."""
 
 import atexit
-import gzip
 import os
 import shutil
-import struct
 import sys
 import tempfile
 
@@ -132,8 +130,3 @@ def _bounded_checkpoint_search(tmp_path_factory):
         os.environ["CWGAN_CEILING_DIRS"] = old
 
 
-def write_idx(path, array, magic):
-    """Writes `array` as a gzipped IDX file (magic 0x803 images, 0x801 labels)."""
-    with gzip.open(path, "wb") as f:
-        f.write(struct.pack(">I", magic) + struct.pack(">" + "I" * array.ndim, *array.shape)
-                + array.tobytes())

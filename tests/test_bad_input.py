@@ -10,7 +10,8 @@ import pytest
 from absl import flags
 
 import cwgan
-from conftest import TEST_DATA, write_idx
+from cwgan.data import write_idx
+from conftest import TEST_DATA
 
 EXISTING = dict(digits=(3, 7), steps=2, steps_per_epoch=2, batch_size=4, n_critic=2,
                 latent_dim=16, width=8, data_dir=TEST_DATA, jit_compile=False, verbose=0)
@@ -29,10 +30,10 @@ def world(tmp_path_factory):
                        ("doubled", np.concatenate([raw_x, raw_x]),
                         np.concatenate([raw_y, raw_y]))]:
         (root / name).mkdir()
-        write_idx(root / name / "train-images-idx3-ubyte.gz", x, 0x803)
-        write_idx(root / name / "train-labels-idx1-ubyte.gz", y, 0x801)
+        write_idx(root / name / "train-images-idx3-ubyte.gz", x)
+        write_idx(root / name / "train-labels-idx1-ubyte.gz", y)
     (root / "truncated").mkdir()
-    write_idx(root / "truncated" / "train-images-idx3-ubyte.gz", raw_x, 0x803)
+    write_idx(root / "truncated" / "train-images-idx3-ubyte.gz", raw_x)
     (root / "truncated" / "train-labels-idx1-ubyte.gz").write_bytes(b"\x00\x00\x08\x01")
     for name, model_bytes in [("corrupt", b"PK\x03\x04 truncated zip"), ("foreign", None)]:
         directory = root / name

@@ -35,6 +35,9 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
                  ("dataset_scaling", "ratio_large_vs_small"),
                  ("warmup_schedule", "slowdown_xla_on"), ("warmup_schedule", "slowdown_xla_off")):
         assert result[path[0]][path[1]] > 0, path
+    auto = result["xla"]["auto"]  # what --jit_compile=auto chooses for these networks
+    assert auto["chose"] in ("on", "off") and auto["measured"] in ("now", "cached")
+    assert auto["seconds_xla_on"] > 0 and auto["seconds_xla_off"] > 0
     assert result["dataset_scaling"]["large_images"] == 600
     assert set(result["batch_scaling"]) == {"4", "8"}
     shares = result["profile_top_ops_xla_off"]
@@ -43,7 +46,7 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     # whatever kernel ran them (oneDNN's _MklNativeConv2DBackpropFilter... or not).
     assert "Conv2DBackpropFilter" in shares
     assert all(canonical_op_type(op) == op for op in shares), shares
-    assert "fast vs textbook" in proc.stdout
+    assert "fast vs textbook" in proc.stdout and "--jit_compile=auto chose" in proc.stdout
 
 
 @pytest.mark.parametrize("recorded, canonical", [

@@ -120,7 +120,7 @@ def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypa
     monkeypatch.setattr("cwgan.train_lib.make_judge", small_judge)
     monkeypatch.setattr(evaluate_lib, "_test_halves", lambda dataset, data_dir: (
         (lambda x, y: ((x[:100], y[:100]), (x[100:], y[100:])))(
-            *cwgan.load_mnist(data_dir=TEST_DATA))))
+            *cwgan.load_mnist(data_dir=TEST_DATA)), "the shipped images"))
     _, history = cwgan.train_model(cwgan.TrainConfig(
         digits=(3, 7), steps=2, steps_per_epoch=1, batch_size=4, n_critic=2, latent_dim=16,
         data_dir=TEST_DATA, checkpoint_dir=str(tmp_path / "ck"), eval_every=2,

@@ -9,7 +9,8 @@ import pytest
 
 import cwgan
 from cwgan.data import make_stream
-from conftest import TEST_DATA, tiny_model, write_idx
+from cwgan.data import write_idx
+from conftest import TEST_DATA, tiny_model
 
 
 def test_idx_dir_gives_scaled_images_and_int_labels():
@@ -58,8 +59,8 @@ def test_fashion_mnist_offline_uses_debians_copy_and_names_the_grid_rows(
     monkeypatch.setattr(keras.datasets.fashion_mnist, "load_data", offline)
     raw = data.read_idx(f"{TEST_DATA}/train-images-first200-idx3-ubyte.gz")
     raw_labels = data.read_idx(f"{TEST_DATA}/train-labels-first200-idx1-ubyte.gz")
-    write_idx(tmp_path / "train-images-idx3-ubyte.gz", raw, 0x803)
-    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", raw_labels, 0x801)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", raw)
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", raw_labels)
     monkeypatch.setitem(data.SYSTEM_DIRS, "fashion_mnist", str(tmp_path))
     with caplog.at_level(logging.WARNING, logger="cwgan"):
         images, labels = cwgan.load_mnist(digits=[8, 9], dataset="fashion_mnist")
@@ -82,8 +83,8 @@ def test_keras_loader_is_used_when_it_works(monkeypatch):
 
 
 def test_truncated_idx_file_is_named(tmp_path):
-    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8), 0x803)
-    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros((3,), np.uint8), 0x801)
+    write_idx(tmp_path / "train-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros((3,), np.uint8))
     raw = gzip.open(tmp_path / "train-images-idx3-ubyte.gz").read()
     with gzip.open(tmp_path / "train-images-idx3-ubyte.gz", "wb") as f:
         f.write(raw[:-10])

@@ -9,7 +9,8 @@ import cwgan
 from cwgan import load_mnist
 from cwgan.evaluate_lib import frechet_distance, make_judge, nearest_distances
 from cwgan.report_lib import report
-from conftest import TEST_DATA, write_idx
+from cwgan.data import write_idx
+from conftest import TEST_DATA
 
 
 def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
@@ -35,8 +36,8 @@ def data_dir(tmp_path_factory):
     pixels = np.round((images[..., 0] + 1) * 127.5).astype(np.uint8)
     d = tmp_path_factory.mktemp("evaldata")
     for prefix, part in (("train", slice(0, 100)), ("t10k", slice(100, 200))):
-        write_idx(d / f"{prefix}-images-idx3-ubyte.gz", pixels[part], 0x803)
-        write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", labels[part].astype(np.uint8), 0x801)
+        write_idx(d / f"{prefix}-images-idx3-ubyte.gz", pixels[part])
+        write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", labels[part].astype(np.uint8))
     return d
 
 
@@ -51,6 +52,13 @@ def test_evaluate_reports_generator_and_real_floor(checkpoint_37, data_dir, tmp_
         assert 0 <= m["cond_acc"] <= 1 and 0 <= m["memorisation"] <= 1
         assert m["fd"] >= 0 and m["fd_class_mean"] >= 0
     assert result["generator"]["n"] == 40
+    # Which real images each part uses, named: the test split's halves and the training set.
+    sources = result["real_images"]
+    assert sources["classifier"].startswith(f"50 images: the first half of the test split "
+                                            f"({data_dir}/t10k-images")
+    assert sources["reference"].startswith(f"21 training images of classes [3, 7] "
+                                           f"({data_dir}/train-images")
+    assert sources["floor"].startswith(f"the second half of the test split ({data_dir}/t10k")
     json.dumps(result)  # the CLI prints it as JSON
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import cwgan
-from conftest import TEST_DATA, write_idx
-from cwgan.data import read_idx
+from conftest import TEST_DATA
+from cwgan.data import read_idx, write_idx
 
 
 def _run(tmp_path, name, data_dir):
@@ -33,8 +33,8 @@ def resampled(tmp_path_factory):
     images = read_idx(f"{TEST_DATA}/train-images-first200-idx3-ubyte.gz")
     labels = read_idx(f"{TEST_DATA}/train-labels-first200-idx1-ubyte.gz")
     idx = np.random.default_rng(0).integers(0, len(images), 600)
-    write_idx(directory / "train-images-idx3-ubyte.gz", images[idx], 0x803)
-    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[idx], 0x801)
+    write_idx(directory / "train-images-idx3-ubyte.gz", images[idx])
+    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[idx])
     return directory
 
 
