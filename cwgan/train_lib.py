@@ -57,8 +57,10 @@ class TrainConfig:
     """
 
     digits: Optional[Tuple[int, ...]] = None
-    # docs/recipe.md: a 15-minute run on 2 CPU cores makes 10,000 to 11,000 steps, so the
-    # decay ends it at ~15% of the starting rate.
+    # docs/recipe.md: tuned on a 2-core CPU where 15 minutes made 10,000 to 11,000 steps
+    # (the decay then ended near 15% of the starting rate); on a 2-core AMD EPYC (Zen 5)
+    # all 12,500 take about 8.5 minutes. A faster machine finishes early, never
+    # differently.
     steps: int = 12_500
     steps_per_epoch: int = 100
     batch_size: int = 32  # docs/recipe.md: 32 beat 64 and 16 at 15 minutes on 2 cores
