@@ -4,21 +4,33 @@ A small CNN classifier, trained by cwgan on data the generator never sees, judge
 
   - data: the generator trains on the training split. The test split is cut in two
     halves by index: the classifier trains on the first (images 0..4999 of MNIST's
-    10,000, the "classifier half"), and the second half ("held-out half") is seen by
-    neither network. The held-out half gives the classifier's accuracy and the real-data floor of
-    every metric.
+    10,000, the "classifier half"); the second half ("held-out half"), seen by neither
+    network, gives the classifier's accuracy.
+  - the reference and the floor (`make_judge(floor=...)`, `--floor`): samples are compared
+    with a reference of real training images, and every metric is also reported for real
+    images (`real`), the floor a perfect generator would reach with as many images.
+    `floor="training"` cuts the training images of each class in two by a fixed seeded
+    permutation (`split_training`): one part is the reference, the other the floor, so
+    the floor is the generator's own population, unseen by the classifier and the
+    reference. `floor="test"` compares with all training images and takes the floor from
+    the held-out half of the test split (other writers: a population shift that raises
+    the floor). `real_images` in the result says which images each part is.
   - `cond_acc`: the fraction of samples the classifier puts in the requested class, and
     the same per class.
   - `fd`: the Fréchet distance between Gaussian fits of the classifier's 128-d penultimate
-    features of the samples and of the real training images (all classes), and
-    `fd_per_class` / `fd_class_mean` within each class (collapse inside a class shows
-    there, not in the overall figure).
-  - `memorisation`: the share of samples whose nearest training image (pixel L2) is
-    closer than `MEMORISATION_QUANTILE` of held-out real digits are to theirs: about that
+    features of the samples and of the reference (all classes), and `fd_per_class` /
+    `fd_class_mean` within each class (collapse inside a class shows there, not in the
+    overall figure).
+  - `precision` / `recall` (Kynkäänniemi et al. 2019, k=3) and `density` / `coverage`
+    (Naeem et al. 2020, k=5) in the same feature space: fidelity (are samples where real
+    images are?) apart from diversity (is every kind of real image produced?). `kid`,
+    `kid_std`: the kernel distance (Binkowski et al. 2018), unbiased at small sample
+    sizes, mean and spread over 100 subsets of up to 1,000. These compare with a
+    reference sample of the same size and classes (fixed, `REFERENCE_SEED`), since
+    they depend on sample size; see `cwgan.metrics`. None where a set is too small.
+  - `memorisation`: the share of samples whose nearest reference image (pixel L2) is
+    closer than `MEMORISATION_QUANTILE` of floor images are to theirs: about that
     quantile for real data, higher for a generator that copies its training set.
-
-Each metric is reported for the generator and for real held-out images (`real`), the floor
-a perfect generator would reach with the same number of images.
 """
 
 import os
@@ -29,11 +41,22 @@ import numpy as np
 from cwgan.checkpoints import atomic_write, cache_dir, find_checkpoint_dir
 from cwgan.checks import check_int, check_seed
 from cwgan.data import NUM_CLASSES, load_mnist
+from cwgan.metrics import (density_coverage, frechet_distance, kernel_inception_distance,
+                           knn_radii, nearest_distances, precision_recall)
 from cwgan.sampling import load_generator
 
 MEMORISATION_QUANTILE = 0.05
 
 MIN_PER_CLASS = 20  # fewer samples make per-class covariances meaningless
+
+PRECISION_RECALL_K = 3  # Kynkäänniemi et al. 2019
+DENSITY_COVERAGE_K = 5  # Naeem et al. 2020
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al. 2018
+REFERENCE_SEED = 0  # which reference images the sample-based measures compare with
+SPLIT_SEED = 0  # how the training images are cut into reference and floor
+
+FLOORS = ("training", "test")
+DEFAULT_FLOOR = "training"
 
 
 def build_classifier():
@@ -95,46 +118,20 @@ def load_classifier(path, halves, seed=0):
     return model, accuracy
 
 
-def frechet_distance(a, b):
-    """Fréchet distance between Gaussian fits of feature sets `a` (n, d) and `b` (m, d).
-
-    |mu_a - mu_b|^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2), with the
-    matrix square roots from symmetric eigendecompositions (no scipy needed).
-    """
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    w, v = np.linalg.eigh(s_a)
-    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    cross = np.linalg.eigvalsh(root_a @ s_b @ root_a)
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(s_a) + np.trace(s_b)
-                 - 2 * np.sum(np.sqrt(np.clip(cross, 0, None))))
-
-
-def nearest_distances(queries, reference, chunk=1024):
-    """Pixel-space L2 distance from each query image to its nearest reference image."""
-    q = queries.reshape(len(queries), -1).astype(np.float32)
-    r = reference.reshape(len(reference), -1).astype(np.float32)
-    r_sq = np.sum(r * r, 1)
-    out = np.empty(len(q), np.float32)
-    for start in range(0, len(q), chunk):
-        block = q[start:start + chunk]
-        d2 = np.sum(block * block, 1)[:, None] + r_sq[None, :] - 2 * block @ r.T
-        out[start:start + chunk] = np.sqrt(np.clip(d2.min(1), 0, None))
-    return out
-
-
 class Judge:
     """The classifier and the real-data references, prepared once, for repeated evaluation.
 
-    `real_images` says in words which real images each part uses (set by `make_judge`):
-    the classifier's training half, the training images that FD and memorisation compare
-    with, and the held-out images of the real-data floor.
+    `train_images` / `train_labels` are the reference that samples are compared with, and
+    `held_images` / `held_labels` the real images whose metrics are the floor (see
+    `make_judge`). `real_images` says in words which real images each part uses: the
+    classifier's training data, the reference, and the floor; `floor` names the choice
+    (`"training"` or `"test"`, see `make_judge`).
     """
 
     def __init__(self, classifier, classifier_accuracy, train_images, train_labels,
-                 held_images, held_labels, real_images=None):
+                 held_images, held_labels, real_images=None, floor=None):
         self.classifier = classifier
+        self.floor = floor
         self.real_images = real_images or {}
         self.classifier_accuracy = classifier_accuracy
         self._features = keras.Model(classifier.inputs,
@@ -145,11 +142,48 @@ class Judge:
         held_nn = nearest_distances(held_images, train_images)
         self.memorisation_threshold = float(np.quantile(held_nn, MEMORISATION_QUANTILE))
         self.held_images, self.held_labels = held_images, held_labels
+        # Reference images per class in a fixed random order: the first n of a class are
+        # the reference sample that n samples of that class are compared with.
+        rng = np.random.default_rng(REFERENCE_SEED)
+        self._reference_order = {int(c): rng.permutation(np.flatnonzero(train_labels == c))
+                                 for c in np.unique(train_labels)}
         self._floors = {}
+        self._reference_samples = {}
 
     def features(self, images):
         feats, probs = self._features.predict(images, batch_size=500, verbose=0)
         return feats, probs
+
+    def _reference_sample(self, labels):
+        """Reference features with as many of each class as `labels` has (as far as there
+        are), and their k-NN radii for precision / recall and density / coverage (cached)."""
+        classes, counts = np.unique(labels, return_counts=True)
+        key = tuple(zip(classes.tolist(), counts.tolist()))
+        if key not in self._reference_samples:
+            keep = np.concatenate([self._reference_order.get(int(c), np.array([], int))[:n]
+                                   for c, n in key])
+            feats = self.train_features[keep]
+            radii = {k: knn_radii(feats, k) if len(feats) > k else None
+                     for k in (PRECISION_RECALL_K, DENSITY_COVERAGE_K)}
+            self._reference_samples[key] = feats, radii
+        return self._reference_samples[key]
+
+    def _sample_measures(self, feats, labels):
+        """precision, recall, density, coverage, kid, kid_std against a reference sample of
+        the same size and classes; None where a set is too small for the measure."""
+        reference, radii = self._reference_sample(labels)
+        out = dict.fromkeys(("precision", "recall", "density", "coverage", "kid",
+                             "kid_std"))
+        if radii[PRECISION_RECALL_K] is not None and len(feats) > PRECISION_RECALL_K:
+            out["precision"], out["recall"] = precision_recall(
+                reference, feats, PRECISION_RECALL_K, radii[PRECISION_RECALL_K])
+        if radii[DENSITY_COVERAGE_K] is not None:
+            out["density"], out["coverage"] = density_coverage(
+                reference, feats, DENSITY_COVERAGE_K, radii[DENSITY_COVERAGE_K])
+        if len(reference) >= 2:
+            out["kid"], out["kid_std"] = kernel_inception_distance(
+                reference, feats, KID_SUBSETS, KID_SUBSET_SIZE, seed=REFERENCE_SEED)
+        return out
 
     def metrics(self, images, labels):
         """All metrics for `images` in [-1, 1] that were asked to be of class `labels`."""
@@ -161,7 +195,7 @@ class Judge:
                                              self.train_features[self.train_labels == c])
                     for c in classes}
         nn = nearest_distances(images, self.train_images[train_mask])
-        return {
+        result = {
             "n": int(len(images)),
             "cond_acc": float(correct.mean()),
             "cond_acc_per_class": {str(c): float(correct[labels == c].mean()) for c in classes},
@@ -170,19 +204,63 @@ class Judge:
             "fd_class_mean": float(np.mean(list(fd_class.values()))),
             "memorisation": float(np.mean(nn < self.memorisation_threshold)),
         }
+        result.update(self._sample_measures(feats, labels))
+        return result
+
+    def floor_images(self, classes, n_per_class):
+        """Up to `n_per_class` floor images per class of `classes`, and their labels."""
+        keep = np.concatenate([np.flatnonzero(self.held_labels == c)[:n_per_class]
+                               for c in classes])
+        return self.held_images[keep], self.held_labels[keep]
 
     def real_floor(self, classes, n_per_class):
-        """The metrics of up to `n_per_class` held-out real images per class (cached)."""
+        """The metrics of up to `n_per_class` floor images per class (cached)."""
         key = (tuple(classes), n_per_class)
         if key not in self._floors:
-            keep = np.concatenate([np.flatnonzero(self.held_labels == c)[:n_per_class]
-                                   for c in classes])
-            self._floors[key] = self.metrics(self.held_images[keep], self.held_labels[keep])
+            self._floors[key] = self.metrics(*self.floor_images(classes, n_per_class))
         return self._floors[key]
 
 
-def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):
-    """Builds a `Judge` for generators trained on `classes` of the training split."""
+def split_training(images, labels, seed=None):
+    """Cuts the training images of each class in two by a fixed random permutation.
+
+    Returns `((reference_images, reference_labels), (floor_images, floor_labels))`: of
+    each class, the first half (rounded up) of a permutation seeded by `(seed, class)` is
+    the reference, the rest the floor, each in the source's order. The cut of a class does
+    not depend on which other classes are loaded. `seed` defaults to `SPLIT_SEED`.
+    """
+    seed = SPLIT_SEED if seed is None else seed
+    reference, floor = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        perm = np.random.default_rng([seed, int(c)]).permutation(len(idx))
+        half = (len(idx) + 1) // 2
+        reference.append(idx[np.sort(perm[:half])])
+        floor.append(idx[np.sort(perm[half:])])
+    reference, floor = np.sort(np.concatenate(reference)), np.sort(np.concatenate(floor))
+    return (images[reference], labels[reference]), (images[floor], labels[floor])
+
+
+def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0,
+               floor=DEFAULT_FLOOR):
+    """Builds a `Judge` for generators trained on `classes` of the training split.
+
+    Args:
+        classes: the generator's classes.
+        dataset: `"mnist"` or `"fashion_mnist"`. Defaults to `"mnist"`.
+        data_dir: as for `load_mnist`. Defaults to Keras' loader.
+        classifier_path: the judge's `.keras` file. Defaults to `default_classifier_path`.
+        seed: the classifier's training seed. Defaults to 0.
+        floor: which real images give the floor (see module doc). `"training"`: the
+            training images of `classes` are cut in two (`split_training`); one part is
+            the reference, the other the floor: the same population, unseen by the
+            classifier. `"test"`: the reference is every training image of `classes`,
+            the floor the held-out half of the test split (other writers). Defaults to
+            `DEFAULT_FLOOR`.
+    """
+    if floor not in FLOORS:
+        raise ValueError(f"Invalid value for argument `floor`. Received: floor={floor!r}. "
+                         f"Expected one of {FLOORS}.")
     classifier_path = classifier_path or default_classifier_path(dataset)
     # Read once: the classifier and the floor share it.
     halves, test = _test_halves(dataset, data_dir)
@@ -190,17 +268,34 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
     train_images, train_labels, train_info = load_mnist(classes, data_dir, dataset,
                                                         return_info=True)
     (classifier_images, _), (held_images, held_labels) = halves
+    training = (f"training images of classes {list(classes)} ({train_info['source']}, "
+                f"sha256 {train_info['sha256'][:12]})")
+    uses = ("FD, KID, precision / recall, density / coverage and memorisation compare "
+            "samples with these")
+    if floor == "training":
+        (ref_images, ref_labels), (held_images, held_labels) = split_training(
+            train_images, train_labels)
+        reference = (f"{len(ref_images)} of the {train_info['images']} {training}: of each "
+                     f"class, the first half of a permutation seeded by ({SPLIT_SEED}, "
+                     f"class); {uses}")
+        floor_text = (f"the other {len(held_images)} of the {train_info['images']} "
+                      f"{training}, seen by neither the classifier nor the reference (the "
+                      "same population as the generator's training data): the 'real' "
+                      "figures, up to n_per_class per class")
+    else:
+        ref_images, ref_labels = train_images, train_labels
+        reference = f"{train_info['images']} {training}: {uses}"
+        floor_text = (f"the second half of the test split ({test}), {len(held_images)} "
+                      "images, seen by neither network (other writers than the "
+                      "training split's): the 'real' figures, up to n_per_class per class")
     real_images = {
         "classifier": f"{len(classifier_images)} images: the first half of the test split "
-                      f"({test}), by index",
-        "reference": f"{train_info['images']} training images of classes {list(classes)} "
-                     f"({train_info['source']}, sha256 {train_info['sha256'][:12]}): FD "
-                     "and memorisation compare samples with these",
-        "floor": f"the second half of the test split ({test}), {len(held_images)} images, "
-                 "seen by neither network: the 'real' figures, up to n_per_class per class",
+                      f"({test}), by index; its accuracy is measured on the second half",
+        "reference": reference,
+        "floor": floor_text,
     }
-    return Judge(classifier, accuracy, train_images, train_labels, held_images, held_labels,
-                 real_images)
+    return Judge(classifier, accuracy, ref_images, ref_labels, held_images, held_labels,
+                 real_images, floor)
 
 
 def default_classifier_path(dataset="mnist"):
@@ -218,18 +313,19 @@ def generate(generator, classes, latent_dim, n_per_class, seed=0):
 
 
 def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, seed=0):
-    """The metrics of a generator beside those of real held-out images (see module doc)."""
+    """The metrics of a generator beside those of the real floor images (see module doc)."""
     n_per_class = check_int("n_per_class", n_per_class, minimum=MIN_PER_CLASS)
     images, labels = generate(generator, classes, latent_dim, n_per_class, seed)
     return {"generator": judge.metrics(images, labels),
             "real": judge.real_floor(classes, n_per_class),
             "classifier_accuracy": judge.classifier_accuracy,
             "n_per_class": n_per_class,
+            "floor": judge.floor,
             "real_images": judge.real_images}
 
 
 def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
-                        classifier_path=None, seed=0):
+                        classifier_path=None, seed=0, floor=DEFAULT_FLOOR):
     """Evaluates the generator in a checkpoint directory; returns the metrics as a dict.
 
     Args:
@@ -240,15 +336,149 @@ def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
             there if missing. Defaults to `default_classifier_path(dataset)`:
             `~/.cache/cwgan/classifier_<dataset>.keras`, or in `$CWGAN_CACHE_DIR`.
         seed: the noise seed. Defaults to 0.
+        floor: where the reference and the real floor come from: `"training"` (the
+            training images cut in two) or `"test"` (the test split's held-out half); see
+            `make_judge`. Defaults to `DEFAULT_FLOOR`.
     """
     n_per_class = check_int("n_per_class", n_per_class, minimum=MIN_PER_CLASS)
     seed = check_seed("seed", seed)
     directory = find_checkpoint_dir(checkpoint_dir)
     generator, info = load_generator(directory)
     judge = make_judge(info["classes"], info.get("dataset", "mnist"), data_dir,
-                       classifier_path, seed)
+                       classifier_path, seed, floor)
     result = evaluate_generator(generator, info["classes"], info["latent_dim"], judge,
                                 n_per_class, seed)
     result.update({"checkpoint_dir": os.path.abspath(directory), "epoch": info.get("epoch"),
                    "generator_iterations": info.get("generator_iterations")})
     return result
+
+
+# Validation: real floor images disturbed in controlled steps (`validate`). Each strength
+# list starts at 0, the floor itself.
+DISTURBANCES = {
+    "speckle": (0.0, 0.02, 0.05, 0.1),  # share of pixels set to black or white at random
+    "blur": (0.0, 0.5, 1.0, 1.5),  # Gaussian blur, sigma in pixels
+    "broken_strokes": (0, 2, 4, 8),  # 3x3 holes cut into each image's strokes
+    "label_swap": (0.0, 0.1, 0.25, 0.5),  # share of labels shuffled among themselves
+    "class_drop": (0.0, 0.33, 0.67, 1.0),  # share of the first class's images replaced
+    #                                        by other classes' (labels kept)
+    "repeat": (0.0, 0.25, 0.5, 0.9),  # share of each class's images replaced by one of them
+}
+
+VALIDATION_COLUMNS = ("cond_acc", "fd", "fd_class_mean", "precision", "recall", "density",
+                      "coverage", "kid", "memorisation")
+
+
+def _gaussian_blur(images, sigma):
+    """Images in [-1, 1] (n, 28, 28, 1) blurred by a separable Gaussian; black outside."""
+    if sigma <= 0:
+        return images
+    radius = int(np.ceil(3 * sigma))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    x = np.pad((images[..., 0] + 1) / 2, ((0, 0), (radius, radius), (radius, radius)))
+    size = images.shape[1]
+    x = sum(w * x[:, i:i + size, :] for i, w in enumerate(taps))  # rows
+    x = sum(w * x[:, :, i:i + size] for i, w in enumerate(taps))  # then columns
+    return (x * 2 - 1)[..., None].astype(np.float32)
+
+
+def disturb(images, labels, kind, strength, classes, seed=0):
+    """Real images in [-1, 1] and their labels, disturbed by `kind` at `strength`.
+
+    Args:
+        images: (n, 28, 28, 1) float images in [-1, 1].
+        labels: (n,) int labels (the requested class of each image).
+        kind: one of `DISTURBANCES`: "speckle", "blur", "broken_strokes" (image damage),
+            "label_swap" (right images, wrong classes), "class_drop" (the first of
+            `classes` produced as other classes), "repeat" (each class collapsed onto
+            one of its images).
+        strength: its strength, on the scale of `DISTURBANCES[kind]`; 0 changes nothing.
+        classes: the classes present.
+        seed: seeds the disturbance. Defaults to 0.
+
+    Returns:
+        `(images, labels)`, new arrays.
+    """
+    if kind not in DISTURBANCES:
+        raise ValueError(f"Invalid value for argument `kind`. Received: kind={kind!r}. "
+                         f"Expected one of {tuple(DISTURBANCES)}.")
+    rng = np.random.default_rng(seed)
+    images, labels = np.array(images, np.float32), np.array(labels)
+    n = len(images)
+    if kind == "speckle":
+        mask = rng.random(images.shape) < strength
+        images[mask] = rng.choice(np.float32([-1, 1]), int(mask.sum()))
+    elif kind == "blur":
+        images = _gaussian_blur(images, strength)
+    elif kind == "broken_strokes":
+        size = images.shape[1]
+        for i in range(n):
+            ys, xs = np.nonzero(images[i, :, :, 0] > 0)
+            if len(ys) == 0:
+                continue
+            for j in rng.choice(len(ys), min(int(strength), len(ys)), replace=False):
+                y, x = max(ys[j] - 1, 0), max(xs[j] - 1, 0)
+                images[i, y:min(y + 3, size), x:min(x + 3, size)] = -1.0
+    elif kind == "label_swap":
+        # Shuffled among themselves, so every class keeps its count (as a generator's
+        # requested labels do); with C classes about (C - 1) / C of them change.
+        swap = np.flatnonzero(rng.random(n) < strength)
+        labels[swap] = labels[rng.permutation(swap)]
+    elif kind == "class_drop":
+        dropped = np.flatnonzero(labels == classes[0])
+        others = np.flatnonzero(labels != classes[0])
+        replaced = dropped[:int(round(strength * len(dropped)))]
+        images[replaced] = images[rng.choice(others, len(replaced))]
+    elif kind == "repeat":
+        for c in classes:
+            idx = np.flatnonzero(labels == c)
+            images[idx[:int(round(strength * len(idx)))]] = images[idx[0]]
+    return images, labels
+
+
+def validate(judge, classes, n_per_class=500, disturbances=None, seed=0):
+    """Measures disturbed real digits: does each metric move with the disturbance?
+
+    The floor images (`judge.floor_images`) are disturbed by each kind at each strength
+    (`disturb`) and measured as a generator's samples would be; strength 0 is the real
+    floor. A measure worth tuning against moves monotonically with the strength.
+
+    Args:
+        judge: a `Judge` (see `make_judge`).
+        classes: the classes to use; at least two (labels are swapped between them).
+        n_per_class: floor images per class (as far as there are). Defaults to 500.
+        disturbances: `{kind: strengths}`. Defaults to `DISTURBANCES`.
+        seed: seeds the disturbances. Defaults to 0.
+
+    Returns:
+        A list of rows `{"disturbance", "strength", **judge.metrics(...)}`; the
+        floor, once, as disturbance "none".
+    """
+    classes = sorted(classes)
+    if len(classes) < 2:
+        raise ValueError(f"Invalid value for argument `classes`. Received: "
+                         f"classes={classes}. Expected at least two classes.")
+    disturbances = DISTURBANCES if disturbances is None else disturbances
+    images, labels = judge.floor_images(classes, n_per_class)
+    rows = [{"disturbance": "none", "strength": 0, **judge.metrics(images, labels)}]
+    for kind, strengths in disturbances.items():
+        for strength in strengths:
+            if strength == 0:
+                continue
+            rows.append({"disturbance": kind, "strength": strength,
+                         **judge.metrics(*disturb(images, labels, kind, strength, classes,
+                                                  seed))})
+    return rows
+
+
+def format_table(rows, columns=VALIDATION_COLUMNS):
+    """`validate`'s rows as a Markdown table, one row per disturbance and strength."""
+    def cell(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    lines = ["| disturbance | strength | " + " | ".join(columns) + " |",
+             "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |"]
+    lines += [f"| {row['disturbance']} | {row['strength']:g} | "
+              + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)

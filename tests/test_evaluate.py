@@ -1,4 +1,5 @@
-"""The quality metrics: Fréchet distance, memorisation, the evaluator and the report."""
+"""The evaluator (classifier, reference, real floor) and the report; the measures
+themselves are tested in test_metrics.py."""
 
 import json
 
@@ -7,26 +8,11 @@ import pytest
 
 import cwgan
 from cwgan import load_mnist
-from cwgan.evaluate_lib import frechet_distance, make_judge, nearest_distances
+from cwgan.evaluate_lib import (DISTURBANCES, disturb, format_table, make_judge, split_training,
+                                validate)
 from cwgan.report_lib import report
 from cwgan.data import write_idx
 from conftest import TEST_DATA
-
-
-def test_frechet_distance_matches_the_closed_form_for_diagonal_gaussians():
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((20000, 3)) * [1.0, 2.0, 0.5]
-    b = rng.standard_normal((20000, 3)) * [2.0, 2.0, 0.5] + [1.0, 0.0, 0.0]
-    # |mu|^2 + sum (sigma_a - sigma_b)^2 = 1 + 1
-    assert frechet_distance(a, b) == pytest.approx(2.0, abs=0.1)
-    assert abs(frechet_distance(a, a)) < 1e-6
-
-
-def test_nearest_distances_match_brute_force():
-    rng = np.random.default_rng(1)
-    q, r = rng.standard_normal((7, 28, 28)), rng.standard_normal((30, 28, 28))
-    brute = np.sqrt(((q[:, None] - r[None]) ** 2).sum((2, 3))).min(1)
-    np.testing.assert_allclose(nearest_distances(q, r, chunk=3), brute, rtol=1e-4)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +29,8 @@ def data_dir(tmp_path_factory):
 
 def test_evaluate_reports_generator_and_real_floor(checkpoint_37, data_dir, tmp_path):
     result = cwgan.evaluate_checkpoint(checkpoint_37, n_per_class=20, data_dir=data_dir,
-                            classifier_path=str(tmp_path / "judge.keras"))
+                                       classifier_path=str(tmp_path / "judge.keras"),
+                                       floor="test")
     assert (tmp_path / "judge.keras").is_file()
     assert 0 <= result["classifier_accuracy"] <= 1
     for side in ("generator", "real"):
@@ -51,7 +38,11 @@ def test_evaluate_reports_generator_and_real_floor(checkpoint_37, data_dir, tmp_
         assert set(m["cond_acc_per_class"]) == {"3", "7"}
         assert 0 <= m["cond_acc"] <= 1 and 0 <= m["memorisation"] <= 1
         assert m["fd"] >= 0 and m["fd_class_mean"] >= 0
+        for key in ("precision", "recall", "coverage"):
+            assert 0 <= m[key] <= 1, key
+        assert m["density"] >= 0 and m["kid_std"] >= 0 and np.isfinite(m["kid"])
     assert result["generator"]["n"] == 40
+    assert result["floor"] == "test"
     # Which real images each part uses, named: the test split's halves and the training set.
     sources = result["real_images"]
     assert sources["classifier"].startswith(f"50 images: the first half of the test split "
@@ -95,3 +86,96 @@ def test_report_draws_png_and_measures_correlation(tmp_path):
 def test_report_without_metrics_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="No metrics.jsonl"):
         report(str(tmp_path))
+
+
+def test_split_training_cuts_each_class_in_two_the_same_way_whatever_is_loaded(data_dir):
+    images, labels = load_mnist(data_dir=data_dir)
+    (ref, ref_labels), (floor, floor_labels) = split_training(images, labels)
+    assert len(ref) + len(floor) == len(images)
+    for c in range(10):
+        n = np.sum(labels == c)
+        assert np.sum(ref_labels == c) == (n + 1) // 2 and np.sum(floor_labels == c) == n // 2
+    flat = lambda x: {a.tobytes() for a in x}  # noqa: E731
+    assert not flat(ref) & flat(floor)  # no image on both sides
+    # Digits 3 and 7 alone are cut exactly as within all ten.
+    images37, labels37 = load_mnist((3, 7), data_dir=data_dir)
+    (ref37, _), (floor37, _) = split_training(images37, labels37)
+    keep = np.isin(ref_labels, (3, 7))
+    np.testing.assert_array_equal(ref37, ref[keep])
+    np.testing.assert_array_equal(floor37, floor[np.isin(floor_labels, (3, 7))])
+
+
+def test_training_floor_compares_the_two_halves_of_the_training_images(checkpoint_37,
+                                                                        data_dir, tmp_path):
+    result = cwgan.evaluate_checkpoint(checkpoint_37, n_per_class=20, data_dir=data_dir,
+                                       classifier_path=str(tmp_path / "judge.keras"))
+    assert result["floor"] == "training"  # the default
+    sources = result["real_images"]
+    assert sources["reference"].startswith(f"11 of the 21 training images of classes [3, 7] "
+                                           f"({data_dir}/train-images")
+    assert sources["floor"].startswith("the other 10 of the 21 training images")
+    assert result["real"]["n"] == 10  # up to n_per_class per class: all there are
+    judge = make_judge((3, 7), data_dir=data_dir, classifier_path=str(tmp_path / "judge.keras"))
+    assert len(judge.train_images) == 11 and len(judge.held_images) == 10
+    # The reference itself is memorised entirely; the floor images are not in it.
+    assert judge.metrics(judge.train_images, judge.train_labels)["memorisation"] == 1.0
+    json.dumps(result)
+
+
+def test_sample_measures_separate_fidelity_from_diversity_on_real_images(data_dir, tmp_path):
+    # The "test" floor: all 21 training images are the reference (the "training" one, 11).
+    judge = make_judge((3, 7), data_dir=data_dir, classifier_path=str(tmp_path / "judge.keras"),
+                       floor="test")
+    real = judge.metrics(judge.train_images, judge.train_labels)  # the reference itself
+    assert real["precision"] == 1.0 and real["recall"] == 1.0 and real["coverage"] == 1.0
+    one = np.repeat(judge.train_images[:1], len(judge.train_images), axis=0)
+    collapsed = judge.metrics(one, judge.train_labels)  # one real image, repeated
+    assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.2
+    # k=5 balls around 21 points are wide: coverage falls, not to 0.
+    assert collapsed["coverage"] < 0.5 and collapsed["kid"] > real["kid"]
+
+
+def test_an_unknown_floor_is_refused(data_dir, tmp_path):
+    with pytest.raises(ValueError, match="floor='val'"):
+        make_judge((3, 7), data_dir=data_dir, classifier_path=str(tmp_path / "j.keras"),
+                   floor="val")
+
+
+def test_disturbances_leave_images_alone_at_zero_and_change_them_above():
+    images, labels = load_mnist((3, 7), data_dir=TEST_DATA)
+    for kind, strengths in DISTURBANCES.items():
+        same = disturb(images, labels, kind, 0, (3, 7))
+        np.testing.assert_array_equal(same[0], images)
+        np.testing.assert_array_equal(same[1], labels)
+        changed = disturb(images, labels, kind, strengths[-1], (3, 7))
+        assert changed[0].shape == images.shape and changed[0].dtype == np.float32
+        assert -1 <= changed[0].min() and changed[0].max() <= 1
+        assert (not np.array_equal(changed[0], images)
+                or not np.array_equal(changed[1], labels)), kind
+    _, swapped = disturb(images, labels, "label_swap", 1.0, (3, 7))
+    assert np.sum(swapped == 3) == np.sum(labels == 3)  # counts kept, about half changed
+    assert 0.3 < np.mean(swapped != labels) < 0.7
+    dropped, _ = disturb(images, labels, "class_drop", 1.0, (3, 7))
+    flat = {a.tobytes() for a in images[labels == 7]}
+    assert all(a.tobytes() in flat for a in dropped[labels == 3])  # every 3 is now a 7
+
+
+def test_validation_moves_the_measures_with_the_strength(data_dir, tmp_path):
+    judge = make_judge((3, 7), data_dir=data_dir, classifier_path=str(tmp_path / "judge.keras"),
+                       floor="test")
+    rows = validate(judge, (3, 7), n_per_class=20,
+                    disturbances={"speckle": (0, 0.2), "label_swap": (0, 1.0)})
+    assert [(r["disturbance"], r["strength"]) for r in rows] == [
+        ("none", 0), ("speckle", 0.2), ("label_swap", 1.0)]
+    floor, speckle, swap = rows
+    assert floor == judge.real_floor((3, 7), 20) | {"disturbance": "none", "strength": 0}
+    assert speckle["fd"] > floor["fd"] and speckle["kid"] > floor["kid"]
+    assert speckle["precision"] < floor["precision"]
+    # Swapped labels leave the set of images, so the overall measures, as they were; the
+    # per-class ones see it (cond_acc too, with a classifier trained on more than 50 images).
+    for key in ("fd", "precision", "recall", "density", "coverage", "kid"):
+        assert swap[key] == pytest.approx(floor[key]), key
+    assert swap["fd_per_class"] != floor["fd_per_class"]
+    table = format_table(rows).splitlines()
+    assert table[0].startswith("| disturbance | strength | cond_acc | fd |")
+    assert len(table) == 2 + 3 and table[3].startswith("| speckle | 0.2 | ")
