@@ -133,8 +133,11 @@ class WGANCheckpoint(keras.callbacks.Callback):
         if self.every_n_steps is None:
             return
         # A step need not advance the generator (`n_critic_warmup`): save once per count.
+        # The epoch's last step (or one after which training stops) is left to
+        # on_epoch_end, which saves it anyway.
         iteration = int(self.model.generator_iterations.numpy())
-        if iteration % self.every_n_steps == 0 and iteration != self._last_iteration:
+        if (iteration % self.every_n_steps == 0 and iteration != self._last_iteration
+                and batch + 1 != self.params.get("steps") and not self.model.stop_training):
             self._save(self._epoch)
         self._last_iteration = iteration
 
@@ -302,9 +305,9 @@ class QualityEvaluation(keras.callbacks.Callback):
     """Evaluates the generator every N epochs and adds the figures to the epoch's logs.
 
     The figures (`cond_acc`, `min_class_acc` (the worst class's), `fd`, `fd_class_mean`,
-    `memorisation`; see `cwgan.evaluate_lib`) then appear in `History` and in `JsonlLogger`'s
-    file; the full result, per class, is in `.last`. Put it before those in the callback
-    list.
+    `memorisation`, `precision`, `recall`, `density`, `coverage`, `kid`; see
+    `cwgan.evaluate_lib`) then appear in `History` and in `JsonlLogger`'s file; the full
+    result, per class, is in `.last`. Put it before those in the callback list.
 
     Args:
         judge: a `cwgan.evaluate_lib.Judge` (see `cwgan.evaluate_lib.make_judge`).
@@ -313,7 +316,8 @@ class QualityEvaluation(keras.callbacks.Callback):
         seed: the noise seed, the same at every evaluation. Defaults to 0.
     """
 
-    KEYS = ("cond_acc", "fd", "fd_class_mean", "memorisation")
+    KEYS = ("cond_acc", "fd", "fd_class_mean", "memorisation", "precision", "recall",
+            "density", "coverage", "kid")
 
     def __init__(self, judge, every_n_epochs=5, n_per_class=200, seed=0):
         super().__init__()
@@ -330,7 +334,8 @@ class QualityEvaluation(keras.callbacks.Callback):
                                        self.model.latent_dim, self.judge, self.n_per_class,
                                        self.seed)
         for key in self.KEYS:
-            logs[key] = self.last["generator"][key]
+            if self.last["generator"][key] is not None:  # None: too few reference images
+                logs[key] = self.last["generator"][key]
         # Logs hold scalars only (Keras averages them); the worst class stands for the rest.
         logs["min_class_acc"] = min(self.last["generator"]["cond_acc_per_class"].values())
 

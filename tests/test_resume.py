@@ -100,6 +100,20 @@ def test_checkpoints_every_n_steps_keep_the_newest_k(tmp_path):
     assert not list((tmp_path / "resume").glob(".*"))
 
 
+def test_an_epoch_end_on_the_checkpoint_cadence_is_saved_once(tmp_path, monkeypatch):
+    saved = []
+    real_save = cwgan.callbacks.save_checkpoint
+
+    def spy(model, *args, **kwargs):
+        saved.append(int(model.generator_iterations.numpy()))
+        return real_save(model, *args, **kwargs)
+
+    monkeypatch.setattr(cwgan.callbacks, "save_checkpoint", spy)
+    cwgan.train_model(cwgan.TrainConfig(steps=12, steps_per_epoch=6, checkpoint_every=3,
+                                        checkpoint_dir=str(tmp_path), **TINY))
+    assert saved == [3, 6, 9, 12]
+
+
 def test_warmup_run_checkpoints_each_generator_iteration_once_and_resumes_the_steps(
         tmp_path):
     # n_critic 2, warm-up 4: two steps per generator update (all early iterations warm).
