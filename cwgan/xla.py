@@ -11,7 +11,7 @@ run's own model.
 
 The choice is cached per machine and model shape (a JSON file in
 `cwgan.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of a shape on a machine
-pays the ~20 s of measuring; see `machine_fingerprint` for what "machine" covers.
+pays the ~15 s of measuring; see `machine_fingerprint` for what "machine" covers.
 """
 
 import hashlib
@@ -61,7 +61,7 @@ def _key(shape):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def time_steps(models, element, steps=5, rounds=3):
+def time_steps(models, element, steps=10, rounds=3):
     """Median seconds per train step of each model in `models` ({name: model}).
 
     Each model's train function runs once first (tracing and compiling, not timed);
@@ -91,7 +91,7 @@ def time_steps(models, element, steps=5, rounds=3):
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def choose_jit_compile(make_model, shape, batch_size, classes, steps=5, rounds=3,
+def choose_jit_compile(make_model, shape, batch_size, classes, steps=10, rounds=3,
                        use_cache=True):
     """True if the XLA-compiled train step is the faster here, measured or cached.
 
