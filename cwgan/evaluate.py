@@ -3,21 +3,26 @@ r"""Sample quality of a trained generator: `python -m cwgan.evaluate` (see evalu
     python -m cwgan.evaluate                          # the nearest checkpoints/
     python -m cwgan.evaluate --checkpoint_dir=run1 --n_per_class=500
     python -m cwgan.evaluate --validate               # the measures on disturbed real digits
+    python -m cwgan.evaluate --validate --validate_out=docs/evaluator_validation
 
 Prints one JSON object: the generator's metrics beside real held-out digits' (the floor).
 With --validate, no generator: a Markdown table of every measure on real floor digits
 disturbed in steps (speckle, blur, broken strokes, swapped labels, a dropped class,
-repeated images; `evaluate_lib.validate`), the floor itself at strength 0.
+repeated images; `evaluate_lib.validate`), the floor itself at strength 0; with
+--validate_out=PREFIX also PREFIX.md (the table) and PREFIX.png (a figure of it).
 """
 
 import json
+import os
 
 from absl import app, flags
 
 from cwgan import cli
 from cwgan.data import NUM_CLASSES
+from cwgan.checkpoints import atomic_write
 from cwgan.evaluate_lib import (DEFAULT_FLOOR, FLOORS, MIN_PER_CLASS, evaluate_checkpoint,
                                 format_table, make_judge, validate)
+from cwgan.report_lib import draw_validation
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
                                       "Checkpoint directory (default: nearest checkpoints/).")
@@ -33,6 +38,9 @@ _FLOOR = flags.DEFINE_enum("floor", DEFAULT_FLOOR, FLOORS,
 _VALIDATE = flags.DEFINE_bool("validate", False,
                               "Instead of a generator, measure real floor digits disturbed "
                               "in steps and print a table (all ten classes).")
+_VALIDATE_OUT = flags.DEFINE_string(
+    "validate_out", None, "With --validate, also write the table to PREFIX.md and a "
+    "figure of it to PREFIX.png (e.g. docs/evaluator_validation).")
 
 
 def main(argv):
@@ -44,8 +52,25 @@ def main(argv):
             judge = make_judge(classes, data_dir=_DATA_DIR.value,
                                classifier_path=_CLASSIFIER.value, floor=_FLOOR.value)
             rows = validate(judge, classes, _N_PER_CLASS.value, seed=_SEED.value)
-            print(f"n_per_class={_N_PER_CLASS.value}, floor={_FLOOR.value}")
-            print(format_table(rows))
+            header = "\n".join(
+                [f"`python -m cwgan.evaluate --validate --n_per_class={_N_PER_CLASS.value} "
+                 f"--floor={_FLOOR.value}`; classifier accuracy "
+                 f"{judge.classifier_accuracy:.4f}. Real images:", ""]
+                + [f"- {part}: {text}" for part, text in judge.real_images.items()])
+            table = format_table(rows)
+            print(header)
+            print(table)
+            if _VALIDATE_OUT.value:
+                prefix = _VALIDATE_OUT.value
+                os.makedirs(os.path.dirname(os.path.abspath(prefix)), exist_ok=True)
+
+                def write(tmp):
+                    with open(tmp, "w") as f:
+                        f.write(f"{header}\n\n{table}\n")
+                atomic_write(prefix + ".md", write)
+                draw_validation(rows, prefix + ".png",
+                                f"The evaluator's measures on disturbed real digits "
+                                f"({_N_PER_CLASS.value} per class, floor={_FLOOR.value})")
             return
         result = evaluate_checkpoint(_CHECKPOINT_DIR.value, _N_PER_CLASS.value,
                                      _DATA_DIR.value, _CLASSIFIER.value, _SEED.value,

@@ -94,6 +94,46 @@ def draw_report(records, grid_path, out_path, title=""):
     atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
+# The measures `draw_validation` plots, and whether each grows (+1) or falls (-1) as samples
+# get worse, so that every panel reads "worse is up" after the sign flip.
+VALIDATION_MEASURES = (("fd", 1), ("fd_class_mean", 1), ("kid", 1), ("precision", -1),
+                       ("recall", -1), ("coverage", -1), ("cond_acc", -1))
+
+
+def draw_validation(rows, out_path, title=""):
+    """Writes a PNG of `cwgan.evaluate_lib.validate`'s rows: one panel per disturbance, each
+    measure against the strength, as the share of its range over the whole table that
+    it moved from the floor (0 at the floor, 1 at its worst value anywhere in the table),
+    so measures of different scales share an axis and a flat line is a blind measure."""
+    floor = next(r for r in rows if r["disturbance"] == "none")
+    kinds = list(dict.fromkeys(r["disturbance"] for r in rows if r is not floor))
+    fig = Figure(figsize=(4 * min(3, len(kinds)), 3.2 * -(-len(kinds) // 3)), dpi=100,
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = np.atleast_1d(fig.subplots(-(-len(kinds) // 3), min(3, len(kinds)))).ravel()
+    for name, sign in VALIDATION_MEASURES:
+        worst = max((sign * (r[name] - floor[name]) for r in rows if r[name] is not None),
+                    default=0)
+        for ax, kind in zip(axes, kinds):
+            points = [(0, floor[name])] + [(r["strength"], r[name]) for r in rows
+                                           if r["disturbance"] == kind]
+            if worst <= 0 or any(v is None for _, v in points):
+                continue
+            ax.plot([s for s, _ in points], [sign * (v - floor[name]) / worst
+                                             for _, v in points], "o-", label=name)
+    for ax, kind in zip(axes, kinds):
+        ax.set_title(kind.replace("_", " "))
+        ax.set_xlabel("strength (0: the real floor)")
+        ax.set_ylabel("moved towards worst (share)")
+        ax.axhline(0, color="grey", lw=0.5)
+    for ax in axes[len(kinds):]:
+        ax.axis("off")
+    axes[0].legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
 def report(checkpoint_dir, out_path=None, samples_dir=None):
     """Draws `<checkpoint_dir>/report.png` (or `out_path`); returns the correlation dict."""
     metrics_path = os.path.join(checkpoint_dir, "metrics.jsonl")

@@ -179,3 +179,6 @@ def test_validation_moves_the_measures_with_the_strength(data_dir, tmp_path):
     table = format_table(rows).splitlines()
     assert table[0].startswith("| disturbance | strength | cond_acc | fd |")
     assert len(table) == 2 + 3 and table[3].startswith("| speckle | 0.2 | ")
+    from cwgan.report_lib import draw_validation
+    draw_validation(rows, str(tmp_path / "validation.png"))
+    assert (tmp_path / "validation.png").stat().st_size > 0
