@@ -7,7 +7,7 @@ Public API:
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
   - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `StopOnSignal`, `TimeLimit`,
-    `LinearDecay`, `QualityEvaluation`, `JsonlLogger`: training callbacks.
+    `LinearDecay`, `QualityEvaluation`, `BestGenerator`, `JsonlLogger`: training callbacks.
   - `sample`, `load_generator`: images of a chosen class from a trained generator.
   - `evaluate_checkpoint`: sample quality of a trained generator (`python -m
     cwgan.evaluate`).
@@ -31,9 +31,9 @@ import os
 # failure still raises in Python). TF_CPP_MIN_LOG_LEVEL=0 shows everything.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from cwgan.callbacks import (JsonlLogger, LinearDecay, QualityEvaluation,  # noqa: E402
-                             SampleGrid, StopOnSignal, TerminateOnNonFinite, TimeLimit,
-                             WGANCheckpoint)
+from cwgan.callbacks import (BestGenerator, JsonlLogger, LinearDecay,  # noqa: E402
+                             QualityEvaluation, SampleGrid, StopOnSignal,
+                             TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.constraints import ClipConstraint  # noqa: E402
 from cwgan.data import load_mnist, make_dataset, make_stream  # noqa: E402
 from cwgan.distribute import STRATEGIES, make_strategy  # noqa: E402
@@ -50,7 +50,7 @@ from cwgan.train_lib import TrainConfig, build_model, train_model  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "LinearDecay", "QualityEvaluation",
+    "BestGenerator", "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "LinearDecay", "QualityEvaluation",
     "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",

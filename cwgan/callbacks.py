@@ -14,7 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cwgan.checkpoints import save_checkpoint
+from cwgan.checkpoints import (GENERATOR_CONFIG_FILE, read_json, save_checkpoint,
+                               save_generator)
 from cwgan.checks import check_int, check_positive_float, check_seed
 from cwgan.evaluate_lib import evaluate_generator
 from cwgan.grids import save_grid
@@ -338,6 +339,42 @@ class QualityEvaluation(keras.callbacks.Callback):
                 logs[key] = self.last["generator"][key]
         # Logs hold scalars only (Keras averages them); the worst class stands for the rest.
         logs["min_class_acc"] = min(self.last["generator"]["cond_acc_per_class"].values())
+
+
+class BestGenerator(keras.callbacks.Callback):
+    """Keeps the generator of the best evaluation so far (as StudioGAN keeps the best-FID
+    step), beside the newest: `generator.keras` and `generator.json` (with the score) in
+    `directory`, which `cwgan.sample(checkpoint_dir=directory)` reads.
+
+    Reads the score from the epoch's logs, so put it after `QualityEvaluation`. A resumed
+    run starts from the best score already in `directory`.
+
+    Args:
+        directory: where the best generator goes, e.g. `checkpoints/best`.
+        monitor: the logged score. Defaults to "fd" (lower is better).
+        dataset: recorded in `generator.json`. Defaults to "mnist".
+    """
+
+    def __init__(self, directory, monitor="fd", dataset="mnist"):
+        super().__init__()
+        self.directory = os.fspath(directory)
+        self.monitor = monitor
+        self.dataset = dataset
+        self.best = None
+
+    def on_train_begin(self, logs=None):
+        path = os.path.join(self.directory, GENERATOR_CONFIG_FILE)
+        if self.best is None and os.path.isfile(path):
+            self.best = read_json(path).get(self.monitor)
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return
+        if self.best is None or value < self.best:
+            self.best = float(value)
+            save_generator(self.model, self.directory, epoch + 1, self.dataset,
+                           {self.monitor: self.best})
 
 
 class JsonlLogger(keras.callbacks.Callback):

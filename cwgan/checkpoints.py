@@ -5,6 +5,8 @@ A checkpoint directory holds:
     with `keras.saving.load_model` without cwgan;
   - `generator.json`: what sampling needs beside it (latent size, trained classes, data
     set, how far training got);
+  - `best/`: with `--eval_every`, the generator files of the best evaluation so far (by
+    FD; `cwgan.BestGenerator`), so `cwgan.sample(checkpoint_dir="checkpoints/best")`;
   - `resume/ckpt-NNNNNNNN.keras`: the whole `ConditionalWGAN` after generator iteration
     N (both networks, both optimizers' state, the noise stream), the last few kept, for
     resuming training; a file that does not load is skipped for the one before it;
@@ -146,16 +148,24 @@ def save_checkpoint(model, directory, epoch, dataset="mnist", keep=3):
     iteration = int(model.generator_iterations.numpy())
     os.makedirs(os.path.join(directory, RESUME_DIR), exist_ok=True)
     atomic_write(state_path(directory, iteration), model.save)
+    save_generator(model, directory, epoch, dataset)
+    for _, old in list_states(directory)[keep:]:
+        os.remove(old)
+
+
+def save_generator(model, directory, epoch, dataset="mnist", extra=None):
+    """Writes `generator.keras` and `generator.json` (what sampling needs, and `extra`)
+    of `model` (a `ConditionalWGAN`) into `directory`, atomically."""
+    os.makedirs(directory, exist_ok=True)
     atomic_write(os.path.join(directory, GENERATOR_FILE), model.generator.save)
     write_json(os.path.join(directory, GENERATOR_CONFIG_FILE), {
         "latent_dim": model.latent_dim,
         "classes": list(model.classes),
         "dataset": dataset,
         "epoch": int(epoch),
-        "generator_iterations": iteration,
+        "generator_iterations": int(model.generator_iterations.numpy()),
+        **(extra or {}),
     })
-    for _, old in list_states(directory)[keep:]:
-        os.remove(old)
 
 
 def load_latest_state(directory, clean=True):

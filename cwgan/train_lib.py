@@ -15,8 +15,9 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
-from cwgan.callbacks import (JsonlLogger, LinearDecay, QualityEvaluation, SampleGrid,
-                             StopOnSignal, TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
+from cwgan.callbacks import (BestGenerator, JsonlLogger, LinearDecay, QualityEvaluation,
+                             SampleGrid, StopOnSignal, TerminateOnNonFinite, TimeLimit,
+                             WGANCheckpoint)
 from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
                                load_latest_state, move_aside, read_json, write_json)
 from cwgan.checks import (check_int, check_multiple, check_positive_float, check_seed,
@@ -32,6 +33,7 @@ from cwgan.xla import JIT_CHOICES, choose_jit_compile, describe
 logger = logging.getLogger("cwgan")
 
 METRICS_FILE = "metrics.jsonl"
+BEST_DIR = "best"
 # The CPU recipe (docs/recipe.md): with a conv critic and generator of width 32 and
 # projection conditioning, RMSprop at 5e-4 beat the paper's 5e-5 by far within 15 minutes
 # on 2 cores. `ConditionalWGAN.compile()` keeps the paper's 5e-5.
@@ -441,6 +443,9 @@ def _callbacks(config, metrics_path, chief=True):
                     judge.classifier_accuracy)
         callbacks.append(QualityEvaluation(judge, every(config.eval_every),
                                            config.eval_n_per_class, config.seed))
+        if chief:  # the best generator by FD, beside the newest
+            callbacks.append(BestGenerator(os.path.join(config.checkpoint_dir, BEST_DIR),
+                                           dataset=config.dataset))
     if config.lr_decay:  # before the loggers: it adds the rate to the epoch's logs
         callbacks.append(LinearDecay(config.learning_rate, config.steps))
     if chief:

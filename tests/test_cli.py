@@ -132,6 +132,32 @@ def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypa
     assert [r["epoch"] for r in lines] == [1, 2]
     assert "fd" not in lines[0] and lines[1]["fd"] >= 0
     assert lines[1]["generator_iterations"] == 2
+    # The best generator by FD is kept beside the newest, and samples like it.
+    best = json.loads((tmp_path / "ck" / "best" / "generator.json").read_text())
+    assert best["fd"] == pytest.approx(lines[1]["fd"]) and best["generator_iterations"] == 2
+    assert cwgan.sample(label=3, checkpoint_dir=tmp_path / "ck" / "best").shape == (1, 28, 28)
+
+
+def test_best_generator_keeps_the_lowest_score_and_resumes_from_it(tmp_path):
+    from conftest import tiny_model
+
+    model = tiny_model(classes=[3, 7])
+    best = tmp_path / "best"
+
+    def run(scores):
+        callback = cwgan.BestGenerator(best)
+        callback.set_model(model)
+        callback.on_train_begin()
+        for epoch, fd in enumerate(scores):
+            callback.on_epoch_end(epoch, {"fd": fd})
+        return json.loads((best / "generator.json").read_text())
+
+    first = run([5.0, 7.0])
+    assert (first["fd"], first["epoch"]) == (5.0, 1)
+    # Resumed: it starts from the 5.0 on disk; a NaN score is ignored.
+    second = run([9.0, 3.0, float("nan")])
+    assert (second["fd"], second["epoch"]) == (3.0, 2)
+    assert run([4.0]) == second  # 4.0 does not beat the best so far
 
 
 def test_tensorboard_logs_losses_estimate_and_grids_by_generator_iteration(tmp_path):
