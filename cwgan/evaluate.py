@@ -38,6 +38,10 @@ _FLOOR = flags.DEFINE_enum("floor", DEFAULT_FLOOR, FLOORS,
 _VALIDATE = flags.DEFINE_bool("validate", False,
                               "Instead of a generator, measure real floor digits disturbed "
                               "in steps and print a table (all ten classes).")
+_CAS = flags.DEFINE_bool(
+    "cas", False, "Also the classification accuracy score: a classifier trained on the "
+    "samples, tested on held-out real digits, against the same trained on real ones "
+    "(about a minute more).")
 _VALIDATE_OUT = flags.DEFINE_string(
     "validate_out", None, "With --validate, also write the table to PREFIX.md and a "
     "figure of it to PREFIX.png (e.g. docs/evaluator_validation).")
@@ -74,7 +78,7 @@ def main(argv):
             return
         result = evaluate_checkpoint(_CHECKPOINT_DIR.value, _N_PER_CLASS.value,
                                      _DATA_DIR.value, _CLASSIFIER.value, _SEED.value,
-                                     _FLOOR.value)
+                                     _FLOOR.value, _CAS.value)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e), exitcode=2) from None
     print(json.dumps(result, indent=2))

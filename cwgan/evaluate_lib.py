@@ -129,8 +129,10 @@ class Judge:
     """
 
     def __init__(self, classifier, classifier_accuracy, train_images, train_labels,
-                 held_images, held_labels, real_images=None, floor=None):
+                 held_images, held_labels, real_images=None, floor=None, test_split=None):
         self.classifier = classifier
+        # The held-out half of the test split, (images, labels): what CAS is measured on.
+        self.test_split = test_split
         self.floor = floor
         self.real_images = real_images or {}
         self.classifier_accuracy = classifier_accuracy
@@ -267,7 +269,8 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
     classifier, accuracy = load_classifier(classifier_path, halves, seed)
     train_images, train_labels, train_info = load_mnist(classes, data_dir, dataset,
                                                         return_info=True)
-    (classifier_images, _), (held_images, held_labels) = halves
+    (classifier_images, _), test_split = halves
+    held_images, held_labels = test_split
     training = (f"training images of classes {list(classes)} ({train_info['source']}, "
                 f"sha256 {train_info['sha256'][:12]})")
     uses = ("FD, KID, precision / recall, density / coverage and memorisation compare "
@@ -295,7 +298,7 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
         "floor": floor_text,
     }
     return Judge(classifier, accuracy, ref_images, ref_labels, held_images, held_labels,
-                 real_images, floor)
+                 real_images, floor, test_split)
 
 
 def default_classifier_path(dataset="mnist"):
@@ -312,20 +315,57 @@ def generate(generator, classes, latent_dim, n_per_class, seed=0):
     return np.asarray(images, np.float32), labels
 
 
-def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, seed=0):
-    """The metrics of a generator beside those of the real floor images (see module doc)."""
+def classification_accuracy_score(images, labels, test_images, test_labels, epochs=5,
+                                  seed=0):
+    """CAS (Ravuri & Vinyals 2019; "GAN-train", Shmelkov et al. 2018): the accuracy on
+    real `test_images` of a classifier (`build_classifier`) trained only on `images`.
+
+    Samples that are realistic and diverse enough to teach a classifier score near what
+    the same number of real images scores; in [0, 1]. Seeded, so two calls with the same
+    data give the same score.
+    """
+    keras.utils.set_random_seed(seed)
+    model = build_classifier()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(images, labels, batch_size=128, epochs=epochs, shuffle=True, verbose=0)
+    return float(model.evaluate(test_images, test_labels, verbose=0)[1])
+
+
+def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, seed=0,
+                       cas=False):
+    """The metrics of a generator beside those of the real floor images (see module doc).
+
+    With `cas`, also the classification accuracy score (`classification_accuracy_score`,
+    on the held-out half of the test split, restricted to `classes`): `generator.cas` of
+    a classifier trained on the samples, `real.cas` of the same trained on as many
+    reference images per class, and `cas_ratio`, the first over the second (about a
+    minute more).
+    """
     n_per_class = check_int("n_per_class", n_per_class, minimum=MIN_PER_CLASS)
     images, labels = generate(generator, classes, latent_dim, n_per_class, seed)
-    return {"generator": judge.metrics(images, labels),
-            "real": judge.real_floor(classes, n_per_class),
-            "classifier_accuracy": judge.classifier_accuracy,
-            "n_per_class": n_per_class,
-            "floor": judge.floor,
-            "real_images": judge.real_images}
+    result = {"generator": judge.metrics(images, labels),
+              "real": dict(judge.real_floor(classes, n_per_class)),  # a copy: cached
+              "classifier_accuracy": judge.classifier_accuracy,
+              "n_per_class": n_per_class,
+              "floor": judge.floor,
+              "real_images": judge.real_images}
+    if cas:
+        test_images, test_labels = judge.test_split
+        keep = np.isin(test_labels, classes)
+        real = np.concatenate([np.flatnonzero(judge.train_labels == c)[:n_per_class]
+                               for c in classes])
+        test = (test_images[keep], test_labels[keep])
+        result["generator"]["cas"] = classification_accuracy_score(images, labels, *test,
+                                                                   seed=seed)
+        result["real"]["cas"] = classification_accuracy_score(
+            judge.train_images[real], judge.train_labels[real], *test, seed=seed)
+        result["cas_ratio"] = result["generator"]["cas"] / max(result["real"]["cas"], 1e-12)
+    return result
 
 
 def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
-                        classifier_path=None, seed=0, floor=DEFAULT_FLOOR):
+                        classifier_path=None, seed=0, floor=DEFAULT_FLOOR, cas=False):
     """Evaluates the generator in a checkpoint directory; returns the metrics as a dict.
 
     Args:
@@ -339,6 +379,8 @@ def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
         floor: where the reference and the real floor come from: `"training"` (the
             training images cut in two) or `"test"` (the test split's held-out half); see
             `make_judge`. Defaults to `DEFAULT_FLOOR`.
+        cas: also the classification accuracy score (see `evaluate_generator`).
+            Defaults to False.
     """
     n_per_class = check_int("n_per_class", n_per_class, minimum=MIN_PER_CLASS)
     seed = check_seed("seed", seed)
@@ -347,7 +389,7 @@ def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
     judge = make_judge(info["classes"], info.get("dataset", "mnist"), data_dir,
                        classifier_path, seed, floor)
     result = evaluate_generator(generator, info["classes"], info["latent_dim"], judge,
-                                n_per_class, seed)
+                                n_per_class, seed, cas)
     result.update({"checkpoint_dir": os.path.abspath(directory), "epoch": info.get("epoch"),
                    "generator_iterations": info.get("generator_iterations")})
     return result

@@ -160,6 +160,30 @@ def test_disturbances_leave_images_alone_at_zero_and_change_them_above():
     assert all(a.tobytes() in flat for a in dropped[labels == 3])  # every 3 is now a 7
 
 
+def test_cas_trains_on_the_samples_and_tests_on_held_out_real_digits(data_dir, tmp_path):
+    from cwgan.evaluate_lib import classification_accuracy_score
+
+    images, labels = load_mnist(data_dir=TEST_DATA)
+    right = classification_accuracy_score(images[:100], labels[:100], images[100:],
+                                          labels[100:], epochs=15)
+    shuffled = np.random.default_rng(0).permutation(labels[:100])
+    wrong = classification_accuracy_score(images[:100], shuffled, images[100:],
+                                          labels[100:], epochs=15)
+    assert right > 0.5 and wrong < 0.3, (right, wrong)  # labels it can learn from, or not
+
+
+def test_evaluate_with_cas_reports_it_for_samples_and_real_digits(checkpoint_37, data_dir,
+                                                                   tmp_path):
+    result = cwgan.evaluate_checkpoint(checkpoint_37, n_per_class=20, data_dir=data_dir,
+                                       classifier_path=str(tmp_path / "judge.keras"),
+                                       cas=True)
+    for side in ("generator", "real"):
+        assert 0 <= result[side]["cas"] <= 1
+    assert result["cas_ratio"] == pytest.approx(result["generator"]["cas"]
+                                                / result["real"]["cas"])
+    json.dumps(result)
+
+
 def test_validation_moves_the_measures_with_the_strength(data_dir, tmp_path):
     judge = make_judge((3, 7), data_dir=data_dir, classifier_path=str(tmp_path / "judge.keras"),
                        floor="test")
