@@ -41,6 +41,7 @@ from cwgan.data import load_mnist, make_dataset
 from cwgan.model import WARMUP_ITERATIONS, ConditionalWGAN
 from cwgan.networks import build_networks
 from cwgan.train_lib import TrainConfig, auto_jit_compile
+from cwgan.xla import FastPath, sync, time_interleaved, time_stepper
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 
@@ -91,22 +92,6 @@ def build_model(width, n_critic, jit_compile, seed=0, architecture="dcgan",
     return model
 
 
-def _sync(model):
-    model.generator_iterations.numpy()  # waits for the step to finish
-
-
-class FastPath:
-    """Keras' compiled step (`model.train_function`) fed by a dataset, as `fit` runs it."""
-
-    def __init__(self, model, dataset):
-        self.model = model
-        self.iterator = iter(dataset.repeat())
-        model.make_train_function()
-
-    def iteration(self):
-        self.model.train_function(self.iterator)
-
-
 class InGraphSampler:
     """The same step with the training set held as tensors on the device and each step's
     `n_critic * batch_size` indices drawn in-graph (uniformly, with replacement): no
@@ -127,29 +112,6 @@ class InGraphSampler:
 
     def iteration(self):
         self.step()
-
-
-def _time(stepper, iterations):
-    start = time.perf_counter()
-    for _ in range(iterations):
-        stepper.iteration()
-    _sync(stepper.model)
-    return (time.perf_counter() - start) / iterations
-
-
-def time_interleaved(steppers, iterations, repeats):
-    """{name: (first-call seconds, median seconds per iteration)}, timed in turn.
-
-    Each round times `iterations` iterations of every stepper, one after the other, so
-    drift in the machine's speed affects them all; medians over `repeats` rounds.
-    """
-    compile_s, times = {}, collections.defaultdict(list)
-    for name, stepper in steppers.items():
-        compile_s[name] = _time(stepper, 1)
-    for _ in range(repeats):
-        for name, stepper in steppers.items():
-            times[name].append(_time(stepper, iterations))
-    return {name: (compile_s[name], statistics.median(times[name])) for name in steppers}
 
 
 def time_fast_path(model, dataset, iterations, repeats):
@@ -224,11 +186,11 @@ def profile_ops(model, dataset, iterations, top=8):
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
     stepper = FastPath(model, dataset)
-    _time(stepper, 1)
+    time_stepper(stepper, 1)
     logdir = tempfile.mkdtemp(prefix="cwgan_profile_")
     tf.profiler.experimental.start(logdir)
     try:
-        _time(stepper, iterations)
+        time_stepper(stepper, iterations)
     finally:
         tf.profiler.experimental.stop()
     by_type = collections.Counter()
@@ -285,7 +247,7 @@ def time_textbook(loop, iterations, repeats):
         start = time.perf_counter()
         for _ in range(iterations):
             loop.iteration()
-        _sync(loop.model)
+        sync(loop.model)
         times.append((time.perf_counter() - start) / iterations)
     return compile_s, statistics.median(times)
 

@@ -10,8 +10,9 @@ timing feeds random images of the run's shapes and touches neither the data nor 
 run's own model.
 
 The choice is cached per machine and model shape (a JSON file in
-`cwgan.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of a shape on a machine
-pays the ~15 s of measuring; see `machine_fingerprint` for what "machine" covers.
+`cwgan.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of a shape
+on a machine pays the ~15 s of measuring; see `machine_fingerprint` for what "machine"
+covers. The timing helpers (`FastPath`, `time_interleaved`) also serve `cwgan.bench`.
 """
 
 import hashlib
@@ -61,34 +62,46 @@ def _key(shape):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def time_steps(models, element, steps=10, rounds=3):
-    """Median seconds per train step of each model in `models` ({name: model}).
+def sync(model):
+    """Waits for the model's dispatched steps to finish."""
+    model.generator_iterations.numpy()
 
-    Each model's train function runs once first (tracing and compiling, not timed);
-    then every round times `steps` steps of each model in turn.
-    """
-    dataset = tf.data.Dataset.from_tensors(element).repeat()
-    runners = {}
-    for name, model in models.items():
-        if model.n_critic_warmup:
-            # Past the warm-up's first iterations: the step with its conditional generator
-            # update, as nearly all of a run's steps are.
-            model.g_optimizer.iterations.assign(WARMUP_ITERATIONS + 5)
-        iterator = iter(dataset)
+
+class FastPath:
+    """Keras' compiled step (`model.train_function`) fed by a dataset, as `fit` runs it."""
+
+    def __init__(self, model, dataset):
+        self.model = model
+        self.iterator = iter(dataset.repeat())
         model.make_train_function()
-        train_function = model.train_function
-        train_function(iterator)
-        model.train_steps.numpy()  # waits for the step
-        runners[name] = (model, train_function, iterator)
-    times = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, (model, train_function, iterator) in runners.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                train_function(iterator)
-            model.train_steps.numpy()
-            times[name].append((time.perf_counter() - start) / steps)
-    return {name: statistics.median(values) for name, values in times.items()}
+
+    def iteration(self):
+        self.model.train_function(self.iterator)
+
+
+def time_stepper(stepper, iterations):
+    """Seconds per iteration of `stepper` (anything with `.iteration()` and `.model`)."""
+    start = time.perf_counter()
+    for _ in range(iterations):
+        stepper.iteration()
+    sync(stepper.model)
+    return (time.perf_counter() - start) / iterations
+
+
+def time_interleaved(steppers, iterations, repeats):
+    """{name: (first-call seconds, median seconds per iteration)}, timed in turn.
+
+    The first call of each stepper (tracing and compiling) is timed apart. Then each round
+    times `iterations` iterations of every stepper, one after the other, so drift in the
+    machine's speed affects them all; medians over `repeats` rounds.
+    """
+    compile_s, times = {}, {name: [] for name in steppers}
+    for name, stepper in steppers.items():
+        compile_s[name] = time_stepper(stepper, 1)
+    for _ in range(repeats):
+        for name, stepper in steppers.items():
+            times[name].append(time_stepper(stepper, iterations))
+    return {name: (compile_s[name], statistics.median(times[name])) for name in steppers}
 
 
 def choose_jit_compile(make_model, shape, batch_size, classes, steps=10, rounds=3,
@@ -126,7 +139,15 @@ def choose_jit_compile(make_model, shape, batch_size, classes, steps=10, rounds=
     element = (rng.uniform(-1, 1, (count,) + tuple(models[False].generator.output.shape[1:]))
                .astype(np.float32),
                rng.choice(np.asarray(classes, np.int32), count))
-    timed = time_steps({"off": models[False], "on": models[True]}, element, steps, rounds)
+    dataset = tf.data.Dataset.from_tensors(element)
+    for model in models.values():
+        if model.n_critic_warmup:
+            # Past the warm-up's first iterations: the step with its conditional generator
+            # update, as nearly all of a run's steps are.
+            model.g_optimizer.iterations.assign(WARMUP_ITERATIONS + 5)
+    timed = {name: seconds for name, (_, seconds) in time_interleaved(
+        {"off": FastPath(models[False], dataset), "on": FastPath(models[True], dataset)},
+        steps, rounds).items()}
     record = {"jit_compile": timed["on"] < timed["off"], "seconds_xla_on": timed["on"],
               "seconds_xla_off": timed["off"], "measured_at": time.strftime("%Y-%m-%d %H:%M"),
               "shape": shape}

@@ -39,7 +39,7 @@ def test_auto_times_both_settings_keeps_the_faster_and_caches_it(cache, monkeypa
     def no_timing(*args, **kwargs):
         raise AssertionError("timed again although the choice is cached")
 
-    monkeypatch.setattr(xla, "time_steps", no_timing)
+    monkeypatch.setattr(xla, "time_interleaved", no_timing)
     again, cached = xla.choose_jit_compile(make, SHAPE, 4, range(10))
     assert (again, cached["measured"]) == (jit, "cached")
     # Another model shape, or another machine (here: oneDNN switched), is measured anew.
