@@ -107,7 +107,8 @@ class TrainConfig:
         set_("batch_size", check_int("batch_size", self.batch_size, minimum=1))
         set_("n_critic", check_int("n_critic", self.n_critic, minimum=1))
         set_("n_critic_warmup", check_warmup(self.n_critic_warmup, self.n_critic))
-        if self.jit_compile not in JIT_CHOICES or not isinstance(self.jit_compile, (str, bool)):
+        if (not isinstance(self.jit_compile, (str, bool))
+                or self.jit_compile not in JIT_CHOICES):
             raise ValueError(f"Invalid value for argument `jit_compile`. Received: "
                              f"jit_compile={self.jit_compile!r}. Expected one of "
                              f"{JIT_CHOICES}.")

@@ -28,10 +28,11 @@ def _default_sigint():
 
 def start(ckpt, cwd):
     env = subprocess_env() | {"TF_DETERMINISTIC_OPS": "1"}
-    stderr = open(cwd / f"stderr_{ckpt.name}.txt", "a")
-    return subprocess.Popen([PYTHON, "-m", "cwgan.train", *RUN, f"--checkpoint_dir={ckpt}"],
-                            cwd=str(cwd), env=env, stdout=subprocess.DEVNULL, stderr=stderr,
-                            preexec_fn=_default_sigint)
+    with open(cwd / f"stderr_{ckpt.name}.txt", "a") as stderr:  # the child keeps its copy
+        return subprocess.Popen([PYTHON, "-m", "cwgan.train", *RUN,
+                                 f"--checkpoint_dir={ckpt}"], cwd=str(cwd), env=env,
+                                stdout=subprocess.DEVNULL, stderr=stderr,
+                                preexec_fn=_default_sigint)
 
 
 def finish(proc, ckpt, cwd):
