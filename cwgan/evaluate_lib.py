@@ -59,6 +59,20 @@ FLOORS = ("training", "test")
 DEFAULT_FLOOR = "training"
 
 
+def _first_per_class(labels, classes, n):
+    """Indices of the first `n` items of each of `classes` in `labels` (as far as there are)."""
+    return np.concatenate([np.flatnonzero(labels == c)[:n] for c in classes])
+
+
+def _new_classifier(seed):
+    """`build_classifier()`, seeded and compiled (Adam 1e-3, cross-entropy, accuracy)."""
+    keras.utils.set_random_seed(seed)
+    model = build_classifier()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 def build_classifier():
     """A small CNN: 28x28x1 in [-1, 1] -> 10 class probabilities; layer "features" is 128-d."""
     inputs = keras.Input(shape=(28, 28, 1))
@@ -88,10 +102,7 @@ def train_classifier(path, halves, epochs=8, seed=0, verbose=0):
     Returns `(classifier, accuracy on the held-out half)`.
     """
     (x, y), (x_held, y_held) = halves
-    keras.utils.set_random_seed(seed)
-    model = build_classifier()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = _new_classifier(seed)
     # Light shifts make it robust to the small misplacements generators produce.
     augment = keras.Sequential([keras.layers.RandomTranslation(0.08, 0.08, fill_value=-1.0,
                                                                seed=seed)])
@@ -211,8 +222,7 @@ class Judge:
 
     def floor_images(self, classes, n_per_class):
         """Up to `n_per_class` floor images per class of `classes`, and their labels."""
-        keep = np.concatenate([np.flatnonzero(self.held_labels == c)[:n_per_class]
-                               for c in classes])
+        keep = _first_per_class(self.held_labels, classes, n_per_class)
         return self.held_images[keep], self.held_labels[keep]
 
     def real_floor(self, classes, n_per_class):
@@ -324,10 +334,7 @@ def classification_accuracy_score(images, labels, test_images, test_labels, epoc
     the same number of real images scores; in [0, 1]. Seeded, so two calls with the same
     data give the same score.
     """
-    keras.utils.set_random_seed(seed)
-    model = build_classifier()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = _new_classifier(seed)
     model.fit(images, labels, batch_size=128, epochs=epochs, shuffle=True, verbose=0)
     return float(model.evaluate(test_images, test_labels, verbose=0)[1])
 
@@ -353,8 +360,7 @@ def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, s
     if cas:
         test_images, test_labels = judge.test_split
         keep = np.isin(test_labels, classes)
-        real = np.concatenate([np.flatnonzero(judge.train_labels == c)[:n_per_class]
-                               for c in classes])
+        real = _first_per_class(judge.train_labels, classes, n_per_class)
         test = (test_images[keep], test_labels[keep])
         result["generator"]["cas"] = classification_accuracy_score(images, labels, *test,
                                                                    seed=seed)
