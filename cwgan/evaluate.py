@@ -20,8 +20,8 @@ from absl import app, flags
 from cwgan import cli
 from cwgan.data import NUM_CLASSES
 from cwgan.checkpoints import atomic_write
-from cwgan.evaluate_lib import (DEFAULT_FLOOR, FLOORS, MIN_PER_CLASS, evaluate_checkpoint,
-                                format_table, make_judge, validate)
+from cwgan.evaluate_lib import (MIN_PER_CLASS, evaluate_checkpoint, format_table, make_judge,
+                                validate)
 from cwgan.report_lib import draw_validation
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
@@ -31,17 +31,13 @@ _N_PER_CLASS = flags.DEFINE_integer("n_per_class", 500, "Samples per class.",
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (default: Keras' loader).")
 _CLASSIFIER = flags.DEFINE_string("classifier", None, "The judge's .keras file.")
 _SEED = flags.DEFINE_integer("seed", 0, "Noise seed.", lower_bound=0)
-_FLOOR = flags.DEFINE_enum("floor", DEFAULT_FLOOR, FLOORS,
-                           "Reference and real floor: 'training' cuts the training images "
-                           "in two (same population); 'test' takes the floor from the test "
-                           "split's held-out half.")
 _VALIDATE = flags.DEFINE_bool("validate", False,
                               "Instead of a generator, measure real floor digits disturbed "
                               "in steps and print a table (all ten classes).")
 _CAS = flags.DEFINE_bool(
     "cas", False, "Also the classification accuracy score: a classifier trained on the "
     "samples, tested on held-out real digits, against the same trained on real ones "
-    "(about a minute more).")
+    "(about a minute more; tested on the floor images).")
 _VALIDATE_OUT = flags.DEFINE_string(
     "validate_out", None, "With --validate, also write the table to PREFIX.md and a "
     "figure of it to PREFIX.png (e.g. docs/evaluator_validation).")
@@ -54,12 +50,11 @@ def main(argv):
         if _VALIDATE.value:
             classes = tuple(range(NUM_CLASSES))
             judge = make_judge(classes, data_dir=_DATA_DIR.value,
-                               classifier_path=_CLASSIFIER.value, floor=_FLOOR.value)
+                               classifier_path=_CLASSIFIER.value)
             rows = validate(judge, classes, _N_PER_CLASS.value, seed=_SEED.value)
             header = "\n".join(
-                [f"`python -m cwgan.evaluate --validate --n_per_class={_N_PER_CLASS.value} "
-                 f"--floor={_FLOOR.value}`; classifier accuracy "
-                 f"{judge.classifier_accuracy:.4f}. Real images:", ""]
+                [f"`python -m cwgan.evaluate --validate --n_per_class={_N_PER_CLASS.value}`; "
+                 f"classifier accuracy {judge.classifier_accuracy:.4f}. Real images:", ""]
                 + [f"- {part}: {text}" for part, text in judge.real_images.items()])
             table = format_table(rows)
             print(header)
@@ -74,11 +69,11 @@ def main(argv):
                 atomic_write(prefix + ".md", write)
                 draw_validation(rows, prefix + ".png",
                                 f"The evaluator's measures on disturbed real digits "
-                                f"({_N_PER_CLASS.value} per class, floor={_FLOOR.value})")
+                                f"({_N_PER_CLASS.value} per class)")
             return
         result = evaluate_checkpoint(_CHECKPOINT_DIR.value, _N_PER_CLASS.value,
                                      _DATA_DIR.value, _CLASSIFIER.value, _SEED.value,
-                                     _FLOOR.value, _CAS.value)
+                                     cas=_CAS.value)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e), exitcode=2) from None
     print(json.dumps(result, indent=2))

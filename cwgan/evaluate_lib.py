@@ -1,26 +1,27 @@
 r"""Sample quality in numbers: `cwgan.evaluate_checkpoint` (and `python -m cwgan.evaluate`).
 
-A small CNN classifier, trained by cwgan on data the generator never sees, judges samples:
+A CNN classifier, trained by cwgan on real images the generator never sees, judges samples:
 
-  - data: the generator trains on the training split. The test split is cut in two
-    halves by index: the classifier trains on the first (images 0..4999 of MNIST's
-    10,000, the "classifier half"); the second half ("held-out half"), seen by neither
-    network, gives the classifier's accuracy.
-  - the reference and the floor (`make_judge(floor=...)`, `--floor`): samples are compared
-    with a reference of real training images, and every metric is also reported for real
-    images (`real`), the floor a perfect generator would reach with as many images.
-    `floor="training"` cuts the training images of each class in two by a fixed seeded
-    permutation (`split_training`): one part is the reference, the other the floor, so
-    the floor is the generator's own population, unseen by the classifier and the
-    reference. `floor="test"` compares with all training images and takes the floor from
-    the held-out half of the test split (other writers: a population shift that raises
-    the floor). `real_images` in the result says which images each part is.
+  - data: the generator trains on the training split. The classifier trains on the whole
+    test split (10,000 MNIST digits, both of its writer populations), with shifts, small
+    rotations and zooms. The training images of each class are cut in two by a fixed
+    seeded permutation (`split_training`): one part is the reference that samples are
+    compared with, the other the floor: real images of the generator's own population,
+    unseen by the classifier and the reference, measured exactly as samples are (`real`
+    in the result: what a perfect generator would reach with as many images).
+    `classifier_accuracy` is the classifier's accuracy on all floor images.
+    `real_images` in the result says which images each part is.
+  - features: each image's activations at three depths of the classifier, spatially
+    averaged after each convolution block ("block1": strokes and texture, 32-d;
+    "block2": parts, 64-d) and the penultimate dense layer ("features": class shape,
+    256-d). Each layer is scaled to the same total variance on the reference (so a
+    layer weighs by what it sees, not by its width), a dimension's variance 1 on
+    average. Speckle and broken strokes move the first; wrong shapes the last.
   - `cond_acc`: the fraction of samples the classifier puts in the requested class, and
     the same per class.
-  - `fd`: the Fréchet distance between Gaussian fits of the classifier's 128-d penultimate
-    features of the samples and of the reference (all classes), and `fd_per_class` /
-    `fd_class_mean` within each class (collapse inside a class shows there, not in the
-    overall figure).
+  - `fd`: the Fréchet distance between Gaussian fits of the features of the samples and
+    of the reference (all classes), and `fd_per_class` / `fd_class_mean` within each
+    class (collapse inside a class shows there, not in the overall figure).
   - `precision` / `recall` (Kynkäänniemi et al. 2019, k=3) and `density` / `coverage`
     (Naeem et al. 2020, k=5) in the same feature space: fidelity (are samples where real
     images are?) apart from diversity (is every kind of real image produced?). `kid`,
@@ -31,6 +32,8 @@ A small CNN classifier, trained by cwgan on data the generator never sees, judge
   - `memorisation`: the share of samples whose nearest reference image (pixel L2) is
     closer than `MEMORISATION_QUANTILE` of floor images are to theirs: about that
     quantile for real data, higher for a generator that copies its training set.
+  - `cas` (with `cas=True`): a classifier trained on samples only, tested on the floor
+    images, against the same trained on as many reference images.
 """
 
 import os
@@ -55,8 +58,11 @@ KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # Binkowski et al. 2018
 REFERENCE_SEED = 0  # which reference images the sample-based measures compare with
 SPLIT_SEED = 0  # how the training images are cut into reference and floor
 
-FLOORS = ("training", "test")
-DEFAULT_FLOOR = "training"
+# In the cached classifier's file name: a judge built another way is never loaded.
+# 1: a 2-layer CNN on half the test split (until issue 12); 2: `build_classifier`.
+JUDGE_VERSION = 2
+FEATURE_LAYERS = ("block1", "block2", "features")
+CLASSIFIER_EPOCHS = 20
 
 
 def _first_per_class(labels, classes, n):
@@ -64,97 +70,110 @@ def _first_per_class(labels, classes, n):
     return np.concatenate([np.flatnonzero(labels == c)[:n] for c in classes])
 
 
-def _new_classifier(seed):
-    """`build_classifier()`, seeded and compiled (Adam 1e-3, cross-entropy, accuracy)."""
+def _new_classifier(seed, steps):
+    """`build_classifier()`, seeded and compiled (Adam 2e-3 with a cosine decay over
+    `steps`, cross-entropy, accuracy)."""
     keras.utils.set_random_seed(seed)
     model = build_classifier()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+    schedule = keras.optimizers.schedules.CosineDecay(2e-3, max(int(steps), 1))
+    model.compile(optimizer=keras.optimizers.Adam(schedule),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
+def _conv_block(x, filters, name):
+    """Two 3x3 convolutions with batch norm and ReLU; the last ReLU is named `name`.
+
+    Batch norm's running statistics follow at momentum 0.9 (Keras: 0.99), so that a
+    classifier trained for a few dozen steps (CAS on few samples) is judged with them
+    settled.
+    """
+    for i in range(2):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization(momentum=0.9)(x)
+        x = keras.layers.ReLU(name=name if i else None)(x)
+    return x
+
+
 def build_classifier():
-    """A small CNN: 28x28x1 in [-1, 1] -> 10 class probabilities; layer "features" is 128-d."""
+    """A CNN: 28x28x1 in [-1, 1] -> 10 class probabilities.
+
+    Two blocks of two 3x3 convolutions (32, then 64 channels; batch norm, ReLU, 2x2 max
+    pooling), then a 256-unit dense layer. `FEATURE_LAYERS` name the layers whose
+    activations the measures use: the blocks' last ReLUs and the dense layer.
+    """
     inputs = keras.Input(shape=(28, 28, 1))
-    x = keras.layers.Conv2D(32, 3, activation="relu")(inputs)
-    x = keras.layers.Conv2D(64, 3, activation="relu")(x)
-    x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Dropout(0.25)(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(128, activation="relu", name="features")(x)
+    x = keras.layers.MaxPooling2D()(_conv_block(inputs, 32, "block1"))
+    x = keras.layers.MaxPooling2D()(_conv_block(x, 64, "block2"))
+    x = keras.layers.Dropout(0.3)(keras.layers.Flatten()(x))
+    x = keras.layers.Dense(256, activation="relu", name="features")(x)
     x = keras.layers.Dropout(0.5)(x)
     outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="classifier")
 
 
-def _test_halves(dataset, data_dir):
-    """The test split cut in two by index, `((x, y), (x_held, y_held))`, and its source."""
-    images, labels, info = load_mnist(None, data_dir, dataset, split="test",
-                                      return_info=True)
-    half = len(images) // 2
-    return ((images[:half], labels[:half]), (images[half:], labels[half:])), info["source"]
+def train_classifier(path, images, labels, epochs=CLASSIFIER_EPOCHS, seed=0, verbose=0):
+    """Trains the judge on `images` / `labels` (the test split), saves it to `path`.
 
-
-def train_classifier(path, halves, epochs=8, seed=0, verbose=0):
-    """Trains the judge on the classifier half of the test split, saves it to `path`.
-
-    `halves` is `((x, y), (x_held, y_held))`, the test split cut in two.
-    Returns `(classifier, accuracy on the held-out half)`.
+    Augmented with shifts of up to 10%, rotations of up to 11 degrees and zooms of up to
+    10%, so that it judges a digit's shape, not its exact placement. Returns the model.
     """
-    (x, y), (x_held, y_held) = halves
-    model = _new_classifier(seed)
-    # Light shifts make it robust to the small misplacements generators produce.
-    augment = keras.Sequential([keras.layers.RandomTranslation(0.08, 0.08, fill_value=-1.0,
-                                                               seed=seed)])
     import tensorflow as tf
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).batch(128)
+    batch_size = 128
+    model = _new_classifier(seed, epochs * -(-len(images) // batch_size))
+    fill = {"fill_mode": "constant", "fill_value": -1.0, "seed": seed}
+    augment = keras.Sequential([keras.layers.RandomRotation(0.03, **fill),
+                                keras.layers.RandomZoom(0.1, **fill),
+                                keras.layers.RandomTranslation(0.1, 0.1, **fill)])
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    ds = ds.shuffle(len(images), seed=seed).batch(batch_size)
     ds = ds.map(lambda a, b: (augment(a, training=True), b)).prefetch(2)
     model.fit(ds, epochs=epochs, verbose=verbose, shuffle=False)
-    accuracy = float(model.evaluate(x_held, y_held, verbose=0)[1])
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write(path, model.save)
-    return model, accuracy
+    return model
 
 
-def load_classifier(path, halves, seed=0):
-    """Loads the judge from `path`, training and saving it first if it is not there.
-
-    Returns `(classifier, accuracy on the held-out half of `halves`)`.
-    """
+def load_classifier(path, images, labels, seed=0):
+    """Loads the judge from `path`, training it on `images` / `labels` and saving it
+    first if it is not there."""
     if not os.path.exists(path):
-        return train_classifier(path, halves, seed=seed)
-    model = keras.saving.load_model(path, safe_mode=True)
-    _, (x_held, y_held) = halves
-    accuracy = float(np.mean(np.argmax(model.predict(x_held, verbose=0), 1) == y_held))
-    return model, accuracy
+        return train_classifier(path, images, labels, seed=seed)
+    return keras.saving.load_model(path, safe_mode=True)
 
 
 class Judge:
     """The classifier and the real-data references, prepared once, for repeated evaluation.
 
     `train_images` / `train_labels` are the reference that samples are compared with, and
-    `held_images` / `held_labels` the real images whose metrics are the floor (see
+    `held_images` / `held_labels` the floor: real images measured as samples are (see
     `make_judge`). `real_images` says in words which real images each part uses: the
-    classifier's training data, the reference, and the floor; `floor` names the choice
-    (`"training"` or `"test"`, see `make_judge`).
+    classifier's training data, the reference, and the floor.
     """
 
-    def __init__(self, classifier, classifier_accuracy, train_images, train_labels,
-                 held_images, held_labels, real_images=None, floor=None, test_split=None):
+    def __init__(self, classifier, train_images, train_labels, held_images, held_labels,
+                 real_images=None):
         self.classifier = classifier
-        # The held-out half of the test split, (images, labels): what CAS is measured on.
-        self.test_split = test_split
-        self.floor = floor
         self.real_images = real_images or {}
-        self.classifier_accuracy = classifier_accuracy
-        self._features = keras.Model(classifier.inputs,
-                                     [classifier.get_layer("features").output,
-                                      classifier.outputs[0]])
+        pooled = [keras.layers.GlobalAveragePooling2D()(classifier.get_layer(name).output)
+                  if len(classifier.get_layer(name).output.shape) == 4
+                  else classifier.get_layer(name).output for name in FEATURE_LAYERS]
+        self._features = keras.Model(classifier.inputs, pooled + [classifier.outputs[0]])
+        self._scales = None
         self.train_images, self.train_labels = train_images, train_labels
+        layers = self._layer_features(train_images)[0]
+        # Every layer the same total variance on the reference, D / L for D dimensions in
+        # L layers: no layer weighs by its width, and a dimension's variance is 1 on
+        # average, the scale KID's kernel (x.y / D + 1)^3 is made for.
+        share = sum(f.shape[1] for f in layers) / len(layers)
+        self._scales = [np.sqrt(share / max(float(np.var(f, 0).sum()), 1e-12))
+                        for f in layers]
         self.train_features, _ = self.features(train_images)
         held_nn = nearest_distances(held_images, train_images)
         self.memorisation_threshold = float(np.quantile(held_nn, MEMORISATION_QUANTILE))
         self.held_images, self.held_labels = held_images, held_labels
+        _, held_probs = self.features(held_images)
+        self.classifier_accuracy = float(np.mean(np.argmax(held_probs, 1) == held_labels))
         # Reference images per class in a fixed random order: the first n of a class are
         # the reference sample that n samples of that class are compared with.
         rng = np.random.default_rng(REFERENCE_SEED)
@@ -163,9 +182,15 @@ class Judge:
         self._floors = {}
         self._reference_samples = {}
 
+    def _layer_features(self, images):
+        *layers, probs = self._features.predict(images, batch_size=500, verbose=0)
+        return [np.asarray(f, np.float64) for f in layers], probs
+
     def features(self, images):
-        feats, probs = self._features.predict(images, batch_size=500, verbose=0)
-        return feats, probs
+        """`(features, probabilities)` of `images`: `FEATURE_LAYERS`' activations side by
+        side, each layer scaled to the same total variance on the reference."""
+        layers, probs = self._layer_features(images)
+        return np.concatenate([f * s for f, s in zip(layers, self._scales)], 1), probs
 
     def _reference_sample(self, labels):
         """Reference features with as many of each class as `labels` has (as far as there
@@ -253,9 +278,20 @@ def split_training(images, labels, seed=None):
     return (images[reference], labels[reference]), (images[floor], labels[floor])
 
 
-def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0,
-               floor=DEFAULT_FLOOR):
+def _test_split(dataset, data_dir):
+    """`(images, labels, source)` of the test split: the classifier's training data."""
+    images, labels, info = load_mnist(None, data_dir, dataset, split="test",
+                                      return_info=True)
+    return images, labels, info["source"]
+
+
+def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):
     """Builds a `Judge` for generators trained on `classes` of the training split.
+
+    The classifier is trained on the test split (or loaded from its cache); the training
+    images of `classes` are cut in two (`split_training`): the reference, and the floor
+    (the same population as the generator's data, unseen by the classifier and the
+    reference).
 
     Args:
         classes: the generator's classes.
@@ -263,58 +299,35 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
         data_dir: as for `load_mnist`. Defaults to Keras' loader.
         classifier_path: the judge's `.keras` file. Defaults to `default_classifier_path`.
         seed: the classifier's training seed. Defaults to 0.
-        floor: which real images give the floor (see module doc). `"training"`: the
-            training images of `classes` are cut in two (`split_training`); one part is
-            the reference, the other the floor: the same population, unseen by the
-            classifier. `"test"`: the reference is every training image of `classes`,
-            the floor the held-out half of the test split (other writers). Defaults to
-            `DEFAULT_FLOOR`.
     """
-    if floor not in FLOORS:
-        raise ValueError(f"Invalid value for argument `floor`. Received: floor={floor!r}. "
-                         f"Expected one of {FLOORS}.")
     classifier_path = classifier_path or default_classifier_path(dataset)
-    # Read once: the classifier and the floor share it.
-    halves, test = _test_halves(dataset, data_dir)
-    classifier, accuracy = load_classifier(classifier_path, halves, seed)
+    test_images, test_labels, test_source = _test_split(dataset, data_dir)
+    classifier = load_classifier(classifier_path, test_images, test_labels, seed)
     train_images, train_labels, train_info = load_mnist(classes, data_dir, dataset,
                                                         return_info=True)
-    (classifier_images, _), test_split = halves
-    held_images, held_labels = test_split
+    (ref_images, ref_labels), (held_images, held_labels) = split_training(train_images,
+                                                                          train_labels)
     training = (f"training images of classes {list(classes)} ({train_info['source']}, "
                 f"sha256 {train_info['sha256'][:12]})")
-    uses = ("FD, KID, precision / recall, density / coverage and memorisation compare "
-            "samples with these")
-    if floor == "training":
-        (ref_images, ref_labels), (held_images, held_labels) = split_training(
-            train_images, train_labels)
-        reference = (f"{len(ref_images)} of the {train_info['images']} {training}: of each "
-                     f"class, the first half of a permutation seeded by ({SPLIT_SEED}, "
-                     f"class); {uses}")
-        floor_text = (f"the other {len(held_images)} of the {train_info['images']} "
-                      f"{training}, seen by neither the classifier nor the reference (the "
-                      "same population as the generator's training data): the 'real' "
-                      "figures, up to n_per_class per class")
-    else:
-        ref_images, ref_labels = train_images, train_labels
-        reference = f"{train_info['images']} {training}: {uses}"
-        floor_text = (f"the second half of the test split ({test}), {len(held_images)} "
-                      "images, seen by neither network (other writers than the "
-                      "training split's): the 'real' figures, up to n_per_class per class")
     real_images = {
-        "classifier": f"{len(classifier_images)} images: the first half of the test split "
-                      f"({test}), by index; its accuracy is measured on the second half",
-        "reference": reference,
-        "floor": floor_text,
+        "classifier": f"all {len(test_images)} images of the test split ({test_source}); "
+                      "its accuracy is measured on the floor",
+        "reference": f"{len(ref_images)} of the {train_info['images']} {training}: of "
+                     f"each class, the first half of a permutation seeded by "
+                     f"({SPLIT_SEED}, class); FD, KID, precision / recall, density / "
+                     "coverage and memorisation compare samples with these",
+        "floor": f"the other {len(held_images)} of the {train_info['images']} {training}, "
+                 "seen by neither the classifier nor the reference (the same population "
+                 "as the generator's training data): the 'real' figures, up to "
+                 "n_per_class per class; CAS is tested on all of them",
     }
-    return Judge(classifier, accuracy, ref_images, ref_labels, held_images, held_labels,
-                 real_images, floor, test_split)
+    return Judge(classifier, ref_images, ref_labels, held_images, held_labels, real_images)
 
 
 def default_classifier_path(dataset="mnist"):
-    """Where the judge of `dataset` is cached: `<cache>/classifier_<dataset>.keras`, in
-    `cwgan.checkpoints.cache_dir()`."""
-    return os.path.join(cache_dir(), f"classifier_{dataset}.keras")
+    """Where the judge of `dataset` is cached: `<cache>/classifier_<dataset>_v<N>.keras`
+    (N: `JUDGE_VERSION`), in `cwgan.checkpoints.cache_dir()`."""
+    return os.path.join(cache_dir(), f"classifier_{dataset}_v{JUDGE_VERSION}.keras")
 
 
 def generate(generator, classes, latent_dim, n_per_class, seed=0):
@@ -334,8 +347,9 @@ def classification_accuracy_score(images, labels, test_images, test_labels, epoc
     the same number of real images scores; in [0, 1]. Seeded, so two calls with the same
     data give the same score.
     """
-    model = _new_classifier(seed)
-    model.fit(images, labels, batch_size=128, epochs=epochs, shuffle=True, verbose=0)
+    batch_size = 128
+    model = _new_classifier(seed, epochs * -(-len(images) // batch_size))
+    model.fit(images, labels, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     return float(model.evaluate(test_images, test_labels, verbose=0)[1])
 
 
@@ -344,10 +358,9 @@ def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, s
     """The metrics of a generator beside those of the real floor images (see module doc).
 
     With `cas`, also the classification accuracy score (`classification_accuracy_score`,
-    on the held-out half of the test split, restricted to `classes`): `generator.cas` of
-    a classifier trained on the samples, `real.cas` of the same trained on as many
-    reference images per class, and `cas_ratio`, the first over the second (about a
-    minute more).
+    tested on all the judge's floor images): `generator.cas` of a classifier trained on
+    the samples, `real.cas` of the same trained on as many reference images per class,
+    and `cas_ratio`, the first over the second (about a minute more).
     """
     n_per_class = check_int("n_per_class", n_per_class, minimum=MIN_PER_CLASS)
     images, labels = generate(generator, classes, latent_dim, n_per_class, seed)
@@ -355,13 +368,11 @@ def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, s
               "real": dict(judge.real_floor(classes, n_per_class)),  # a copy: cached
               "classifier_accuracy": judge.classifier_accuracy,
               "n_per_class": n_per_class,
-              "floor": judge.floor,
               "real_images": judge.real_images}
     if cas:
-        test_images, test_labels = judge.test_split
-        keep = np.isin(test_labels, classes)
+        keep = np.isin(judge.held_labels, classes)
+        test = (judge.held_images[keep], judge.held_labels[keep])
         real = _first_per_class(judge.train_labels, classes, n_per_class)
-        test = (test_images[keep], test_labels[keep])
         result["generator"]["cas"] = classification_accuracy_score(images, labels, *test,
                                                                    seed=seed)
         result["real"]["cas"] = classification_accuracy_score(
@@ -371,20 +382,18 @@ def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, s
 
 
 def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
-                        classifier_path=None, seed=0, floor=DEFAULT_FLOOR, cas=False):
+                        classifier_path=None, seed=0, cas=False):
     """Evaluates the generator in a checkpoint directory; returns the metrics as a dict.
 
     Args:
         checkpoint_dir: as for `cwgan.sample` (defaults to the nearest `checkpoints/`).
         n_per_class: samples per class, at least 20. Defaults to 500.
         data_dir: where the data is, as for `load_mnist`. Defaults to Keras' loader.
-        classifier_path: the judge's `.keras` file; trained (a minute or two) and saved
-            there if missing. Defaults to `default_classifier_path(dataset)`:
-            `~/.cache/cwgan/classifier_<dataset>.keras`, or in `$CWGAN_CACHE_DIR`.
+        classifier_path: the judge's `.keras` file; trained (two or three minutes on two
+            CPU cores) and saved there if missing. Defaults to
+            `default_classifier_path(dataset)`: in `~/.cache/cwgan/`, or in
+            `$CWGAN_CACHE_DIR`.
         seed: the noise seed. Defaults to 0.
-        floor: where the reference and the real floor come from: `"training"` (the
-            training images cut in two) or `"test"` (the test split's held-out half); see
-            `make_judge`. Defaults to `DEFAULT_FLOOR`.
         cas: also the classification accuracy score (see `evaluate_generator`).
             Defaults to False.
     """
@@ -393,7 +402,7 @@ def evaluate_checkpoint(checkpoint_dir=None, n_per_class=500, data_dir=None,
     directory = find_checkpoint_dir(checkpoint_dir)
     generator, info = load_generator(directory)
     judge = make_judge(info["classes"], info.get("dataset", "mnist"), data_dir,
-                       classifier_path, seed, floor)
+                       classifier_path, seed)
     result = evaluate_generator(generator, info["classes"], info["latent_dim"], judge,
                                 n_per_class, seed, cas)
     result.update({"checkpoint_dir": os.path.abspath(directory), "epoch": info.get("epoch"),
@@ -523,7 +532,7 @@ def validate(judge, classes, n_per_class=500, disturbances=None, seed=0):
 def format_table(rows, columns=VALIDATION_COLUMNS):
     """`validate`'s rows as a Markdown table, one row per disturbance and strength."""
     def cell(value):
-        return "-" if value is None else f"{value:.3f}"
+        return "-" if value is None else f"{value:.4g}"
 
     lines = ["| disturbance | strength | " + " | ".join(columns) + " |",
              "| --- | ---: | " + " | ".join("---:" for _ in columns) + " |"]

@@ -2,6 +2,7 @@ r"""Wasserstein estimate vs sample quality of a run: `python -m cwgan.report`.
 
     python -m cwgan.report --checkpoint_dir=checkpoints   # writes checkpoints/report.png
 
+and, beside it, real_vs_generated.png (real digits next to generated ones, per class).
 See `cwgan/report_lib.py`. Prints the correlation figures as JSON.
 """
 
@@ -15,13 +16,15 @@ from cwgan.report_lib import report
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "The run's directory.")
 _SAMPLES_DIR = flags.DEFINE_string("samples_dir", None, "Grids (default: <dir>/samples).")
 _OUT = flags.DEFINE_string("out", None, "PNG path (default: <checkpoint_dir>/report.png).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the real digits come from "
+                                "(default: Keras' loader, as for training).")
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
     try:
-        result = report(_CHECKPOINT_DIR.value, _OUT.value, _SAMPLES_DIR.value)
+        result = report(_CHECKPOINT_DIR.value, _OUT.value, _SAMPLES_DIR.value, _DATA_DIR.value)
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e), exitcode=2) from None
     print(json.dumps(result, indent=2))

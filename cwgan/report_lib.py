@@ -5,7 +5,8 @@ Reads a run's `metrics.jsonl` (written by `python -m cwgan.train`; quality figur
 generator iterations in one PNG beside the latest sample grid, and prints how strongly the
 estimate and the Fréchet distance move together (Pearson and Spearman correlation over the
 evaluated epochs). The WGAN paper's claim is a positive correlation: the estimate falls as
-samples improve.
+samples improve. Beside it, `real_vs_generated.png`: real digits next to the generator's,
+class by class, for the eye to judge what the numbers say.
 """
 
 import glob
@@ -18,6 +19,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from cwgan.checkpoints import atomic_write
+from cwgan.data import load_mnist
+from cwgan.evaluate_lib import generate, split_training
+from cwgan.sampling import load_generator
 
 
 def read_jsonl(path):
@@ -75,8 +79,11 @@ def draw_report(records, grid_path, out_path, title=""):
         twin = axes[1].twinx()
         twin.plot(eit, [r["cond_acc"] for r in evaluated], "^-", color="tab:green",
                   label="cond_acc")
+        for name, color in (("precision", "tab:purple"), ("recall", "tab:brown")):
+            if all(r.get(name) is not None for r in evaluated):
+                twin.plot(eit, [r[name] for r in evaluated], ".:", color=color, label=name)
         twin.set_ylim(0, 1)
-        twin.set_ylabel("cond_acc")
+        twin.set_ylabel("cond_acc, precision, recall")
         lines = axes[1].get_legend_handles_labels()
         lines2 = twin.get_legend_handles_labels()
         axes[1].legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=8, loc="center right")
@@ -134,8 +141,72 @@ def draw_validation(rows, out_path, title=""):
     atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
-def report(checkpoint_dir, out_path=None, samples_dir=None):
-    """Draws `<checkpoint_dir>/report.png` (or `out_path`); returns the correlation dict."""
+def draw_real_vs_generated(real, generated, classes, out_path, title=""):
+    """Writes a PNG with a row per class: real images on the left, generated on the right.
+
+    Args:
+        real: `(len(classes), n, height, width)` images in [-1, 1].
+        generated: the same shape, the generator's images of the same classes.
+        classes: the row labels.
+        out_path: the PNG's path (written whole or not at all).
+        title: a line above the figure.
+    """
+    real, generated = np.asarray(real), np.asarray(generated)
+    if real.shape != generated.shape or real.ndim != 4 or len(real) != len(classes):
+        raise ValueError(f"Invalid shapes: real {real.shape}, generated {generated.shape} "
+                         f"for {len(classes)} classes. Expected both (classes, n, height, "
+                         "width).")
+    rows, n, h, w = real.shape
+    gap = np.ones((rows, h, w // 2))  # white between the two halves
+
+    def strip(images):  # (rows, n, h, w) -> (rows, h, n * w)
+        return images.transpose(0, 2, 1, 3).reshape(rows, h, n * w)
+
+    canvas = np.concatenate([strip((real + 1) / 2), gap, strip((generated + 1) / 2)], 2)
+    canvas = canvas.reshape(rows * h, -1)
+    fig = Figure(figsize=(canvas.shape[1] / 28 * 0.45 + 0.6, rows * 0.45 + 0.6), dpi=100,
+                 layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_yticks([(i + 0.5) * h for i in range(rows)], [str(c) for c in classes])
+    ax.set_xticks([n * w / 2, n * w + w / 2 + n * w / 2], ["real", "generated"])
+    ax.tick_params(length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    if title:
+        ax.set_title(title, fontsize=9)
+    atomic_write(out_path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def real_vs_generated(checkpoint_dir, out_path=None, data_dir=None, n=10, seed=0):
+    """Draws `<checkpoint_dir>/real_vs_generated.png` (or `out_path`) for the generator in
+    `checkpoint_dir`: `n` real digits of each class (the evaluator's floor images, which
+    its reference never holds; fewer if a class has fewer) beside as many samples from
+    seeded noise. Returns the path."""
+    generator, info = load_generator(checkpoint_dir)
+    classes = list(info["classes"])
+    images, labels = load_mnist(classes, data_dir, info.get("dataset", "mnist"))
+    _, (floor, floor_labels) = split_training(images, labels)
+    per_class = [floor[floor_labels == c][:n, ..., 0] for c in classes]
+    shown = min(len(x) for x in per_class)  # as many of each class as the scarcest has
+    if shown == 0:
+        raise ValueError(f"No real images of class {classes[[len(x) for x in per_class].index(0)]}"
+                         f" to show beside the generator's (data_dir={data_dir!r}).")
+    real = np.stack([x[:shown] for x in per_class])
+    fake, _ = generate(generator, classes, info["latent_dim"], real.shape[1], seed)
+    fake = fake[..., 0].reshape(real.shape)
+    out_path = out_path or os.path.join(checkpoint_dir, "real_vs_generated.png")
+    draw_real_vs_generated(real, fake, classes, out_path,
+                           f"{checkpoint_dir}: generator iteration "
+                           f"{info.get('generator_iterations')}, noise seed {seed}")
+    return out_path
+
+
+def report(checkpoint_dir, out_path=None, samples_dir=None, data_dir=None):
+    """Draws `<checkpoint_dir>/report.png` (or `out_path`), and beside it
+    `real_vs_generated.png` when the directory holds a generator; returns the correlation
+    dict, with `real_vs_generated` (the path, or None)."""
     metrics_path = os.path.join(checkpoint_dir, "metrics.jsonl")
     if not os.path.isfile(metrics_path):
         raise FileNotFoundError(
@@ -152,4 +223,8 @@ def report(checkpoint_dir, out_path=None, samples_dir=None):
              if corr["pearson"] is not None else str(checkpoint_dir))
     out_path = out_path or os.path.join(checkpoint_dir, "report.png")
     draw_report(records, grids[-1] if grids else None, out_path, title)
-    return {"report": out_path, **corr}
+    beside = None
+    if os.path.isfile(os.path.join(checkpoint_dir, "generator.keras")):
+        beside = real_vs_generated(checkpoint_dir, os.path.join(
+            os.path.dirname(os.path.abspath(out_path)), "real_vs_generated.png"), data_dir)
+    return {"report": out_path, "real_vs_generated": beside, **corr}

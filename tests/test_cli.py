@@ -110,7 +110,7 @@ def test_resuming_with_other_options_is_refused(tmp_path):
 def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypatch):
     from cwgan import evaluate_lib
 
-    # A judge over the shipped images (the test split stands in as both halves' source).
+    # A judge over the shipped images (they stand in for the test split too).
     real_make_judge = evaluate_lib.make_judge
 
     def small_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):
@@ -118,9 +118,8 @@ def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypa
                                str(tmp_path / "judge.keras"), seed)
 
     monkeypatch.setattr("cwgan.train_lib.make_judge", small_judge)
-    monkeypatch.setattr(evaluate_lib, "_test_halves", lambda dataset, data_dir: (
-        (lambda x, y: ((x[:100], y[:100]), (x[100:], y[100:])))(
-            *cwgan.load_mnist(data_dir=TEST_DATA)), "the shipped images"))
+    monkeypatch.setattr(evaluate_lib, "_test_split", lambda dataset, data_dir: (
+        *cwgan.load_mnist(data_dir=TEST_DATA), "the shipped images"))
     _, history = cwgan.train_model(cwgan.TrainConfig(
         digits=(3, 7), steps=2, steps_per_epoch=1, batch_size=4, n_critic=2, latent_dim=16,
         data_dir=TEST_DATA, checkpoint_dir=str(tmp_path / "ck"), eval_every=2,
