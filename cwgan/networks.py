@@ -18,23 +18,41 @@ from keras import layers
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES
 
 
-def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding_dim=50):
+UPSAMPLINGS = ("transpose", "resize")
+
+
+def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding_dim=50,
+                    upsampling="transpose"):
     """Maps (noise, label) to an image in [-1, 1].
 
     The label is embedded and joined to the noise; a dense layer and two stride-2
-    transposed convolutions grow a 7x7 map to 28x28. Batch normalisation is fine here:
-    the generator's loss is a mean over the batch anyway.
+    upsamplings grow a 7x7 map to 28x28. Batch normalisation is fine here: the
+    generator's loss is a mean over the batch anyway.
 
     Args:
         latent_dim: length of the noise vector z ~ N(0, I).
         num_classes: number of label values (labels are 0..num_classes-1).
         width: channels of the last hidden layer; the 7x7 layer has twice as many.
         embedding_dim: length of the learned label embedding.
+        upsampling: "transpose" (4x4 stride-2 transposed convolutions, DCGAN's) or
+            "resize" (nearest-neighbour 2x resize, then a 3x3 convolution: every output pixel
+            sees the same number of weights, so none of the checkerboard that uneven
+            overlap of transposed kernels leaves; Odena et al. 2016).
 
     Returns:
         A `keras.Model` taking `[noise (batch, latent_dim) float32, labels (batch,) int]`
         and returning images of shape `(batch, 28, 28, 1)` in [-1, 1] (tanh).
     """
+    if upsampling not in UPSAMPLINGS:
+        raise ValueError(f"Invalid value for argument `upsampling`. Received: "
+                         f"upsampling={upsampling!r}. Expected one of {UPSAMPLINGS}.")
+
+    def up(x, filters, **kwargs):
+        if upsampling == "transpose":
+            return layers.Conv2DTranspose(filters, 4, strides=2, padding="same", **kwargs)(x)
+        x = layers.UpSampling2D(2, interpolation="nearest")(x)
+        return layers.Conv2D(filters, 3, padding="same", **kwargs)(x)
+
     noise = keras.Input(shape=(latent_dim,), name="noise")
     label = keras.Input(shape=(), dtype="int32", name="label")
     embedded = layers.Embedding(num_classes, embedding_dim, name="label_embedding")(label)
@@ -43,12 +61,11 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Reshape((7, 7, 2 * width))(x)
-    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same", use_bias=False)(x)
+    x = up(x, width, use_bias=False)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     # float32 output even under mixed precision: the critic compares it with real images.
-    image = layers.Conv2DTranspose(IMAGE_SHAPE[-1], 4, strides=2, padding="same",
-                                   activation="tanh", dtype="float32", name="image")(x)
+    image = up(x, IMAGE_SHAPE[-1], activation="tanh", dtype="float32", name="image")
     return keras.Model([noise, label], image, name="generator")
 
 
@@ -148,11 +165,14 @@ def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat"):
 
 
 def build_networks(architecture="dcgan", latent_dim=100, width=None, conditioning="concat",
-                   num_classes=NUM_CLASSES):
-    """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp)."""
+                   num_classes=NUM_CLASSES, upsampling="transpose"):
+    """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp).
+
+    `upsampling` is the dcgan generator's (see `build_generator`); the mlp has none.
+    """
     if architecture == "dcgan":
         width = width or 64
-        return (build_generator(latent_dim, num_classes, width),
+        return (build_generator(latent_dim, num_classes, width, upsampling=upsampling),
                 build_critic(num_classes, width, conditioning))
     if architecture == "mlp":
         width = width or 256

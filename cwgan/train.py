@@ -67,6 +67,9 @@ _ARCHITECTURE = flags.DEFINE_enum("architecture", "dcgan", ["dcgan", "mlp"],
 _WIDTH = flags.DEFINE_integer("width", 32, "Network width.", lower_bound=1)
 _CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "projection"],
                                   "How the label enters the critic.")
+_UPSAMPLING = flags.DEFINE_enum(
+    "upsampling", "transpose", ["transpose", "resize"], "How the dcgan generator doubles "
+    "its maps: transposed 4x4 convolutions, or a nearest-neighbour resize and a 3x3 convolution.")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Data set.")
 _DATA_DIR = flags.DEFINE_string(
@@ -158,7 +161,7 @@ def main(argv):
             clip_value=_CLIP_VALUE.value,
             learning_rate=_LEARNING_RATE.value, lr_decay=_LR_DECAY.value,
             latent_dim=_LATENT_DIM.value,
-            architecture=_ARCHITECTURE.value, width=_WIDTH.value,
+            architecture=_ARCHITECTURE.value, width=_WIDTH.value, upsampling=_UPSAMPLING.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             checkpoint_dir=_CHECKPOINT_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,

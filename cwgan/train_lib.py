@@ -27,7 +27,7 @@ from cwgan.data import (CLASS_NAMES, DATASETS, load_mnist, make_stream, parse_di
 from cwgan.distribute import STRATEGIES, make_strategy, replica_batch_size
 from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
 from cwgan.model import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
-from cwgan.networks import ARCHITECTURES, CONDITIONINGS, build_networks
+from cwgan.networks import ARCHITECTURES, CONDITIONINGS, UPSAMPLINGS, build_networks
 from cwgan.xla import JIT_CHOICES, choose_jit_compile, describe
 
 logger = logging.getLogger("cwgan")
@@ -78,6 +78,7 @@ class TrainConfig:
     architecture: str = "dcgan"
     width: Optional[int] = 32
     conditioning: str = "projection"
+    upsampling: str = "transpose"
     seed: int = 0
     dataset: str = "mnist"
     data_dir: Optional[str] = None
@@ -146,7 +147,7 @@ class TrainConfig:
         if self.width is not None:
             set_("width", check_int("width", self.width, minimum=1))
         for name, choices in (("architecture", ARCHITECTURES),
-                              ("conditioning", CONDITIONINGS)):
+                              ("conditioning", CONDITIONINGS), ("upsampling", UPSAMPLINGS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
                                  f"{getattr(self, name)!r}. Expected one of {choices}.")
@@ -170,12 +171,16 @@ class TrainConfig:
 
 # Options that shape the model: a checkpoint made with others cannot be resumed.
 MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_value",
-                 "architecture", "width", "conditioning", "dataset", "constraint")
+                 "architecture", "width", "conditioning", "upsampling", "dataset",
+                 "constraint")
+# What a model option was before cwgan had it, for runs saved then.
+OPTIONS_BEFORE = {"upsampling": "transpose"}
 
 
 # Options that shape the train step's cost: with the machine, the key of the XLA choice.
-STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "latent_dim", "batch_size",
-                      "n_critic", "n_critic_warmup", "constraint", "mixed_precision")
+STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "upsampling", "latent_dim",
+                      "batch_size", "n_critic", "n_critic_warmup", "constraint",
+                      "mixed_precision")
 
 
 def _new_model(config, jit_compile):
@@ -185,7 +190,8 @@ def _new_model(config, jit_compile):
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
     try:
         generator, critic = build_networks(config.architecture, config.latent_dim,
-                                           config.width, config.conditioning)
+                                           config.width, config.conditioning,
+                                           upsampling=config.upsampling)
         model = ConditionalWGAN(generator, critic, latent_dim=config.latent_dim,
                                 classes=config.digits, n_critic=config.n_critic,
                                 n_critic_warmup=config.n_critic_warmup,
@@ -267,6 +273,7 @@ def _check_resumable(config, data):
         raise ValueError(f"{saved_path} is unreadable ({e}). Pass --fresh to move that run "
                          "aside and start over.") from None
     ours = config.to_json()
+    saved = OPTIONS_BEFORE | saved
     diff = [f"{k}: saved {saved.get(k)!r}, asked {ours[k]!r}"
             for k in MODEL_OPTIONS if saved.get(k) != ours[k]]
     theirs = saved.get("data")  # absent in runs made before cwgan recorded it

@@ -17,7 +17,8 @@ MINUTES=$1; shift
 # name -> flags. Names spell the settings: architecture, critic conditioning, learning
 # rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N, wW: width W,
 # wuN: n_critic_warmup N, decay / nodecay: learning-rate decay on / off, stN: --steps=N,
-# xla / noxla: XLA on / off, eN: evaluate every N steps inside the run, gp: gradient penalty).
+# xla / noxla: XLA on / off, eN: evaluate every N steps inside the run, gp: gradient penalty,
+# resize: the generator upsamples by resize and convolution).
 # DATA_DIR=dir trains on that directory's images (e.g. from scripts/resample_mnist.py).
 flags_for() {
   case "$1" in
@@ -43,6 +44,7 @@ flags_for() {
           st[0-9]*) flags+=" --steps=${extra#st}" ;;
           e[0-9]*) flags+=" --eval_every=${extra#e}" ;;
           gp) flags+=" --constraint=gp" ;;
+          resize) flags+=" --upsampling=resize" ;;
           *) echo "unknown extra setting: $extra" >&2; exit 2 ;;
         esac
       done

@@ -95,6 +95,8 @@ CLI_CASES = [
     (["--seed=abc"], "seed"),
     (["--max_minutes=0"], "max_minutes=0"),
     (["--width=0"], "width"),
+    (["--upsampling=bilinear"], "--upsampling"),
+    (["--upsampling=resize"], "upsampling: saved 'transpose', asked 'resize'"),
     (["--dataset=cifar10"], "dataset"),
     (["--latent_dim=32"], "latent_dim: saved 16, asked 32"),
     (["--digits=1,2"], "digits: saved [3, 7], asked [1, 2]"),
@@ -179,6 +181,8 @@ API_CASES = {
     "model classes repeat": (_model(classes=[3, 3]), ValueError, "repeats a digit"),
     "model constraint": (_model(constraint="spectral"), ValueError, "constraint='spectral'"),
     "model seed str": (_model(seed="x"), ValueError, "seed='x'"),
+    "generator upsampling": (lambda root: cwgan.build_generator(upsampling="pixel"),
+                             ValueError, "upsampling='pixel'"),
     "config batch > data": (lambda root: cwgan.train_model(cwgan.TrainConfig(
         **{**EXISTING, "batch_size": 500, "checkpoint_dir": str(root / "run")})),
         ValueError, "batch_size=500"),

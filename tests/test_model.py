@@ -71,6 +71,19 @@ def test_generator_output_depends_on_the_label():
     assert out3.min() >= -1 and out3.max() <= 1
 
 
+def test_resize_generator_draws_28x28_from_resize_and_convolution_only():
+    from cwgan.networks import build_generator
+
+    generator = build_generator(latent_dim=8, width=4, upsampling="resize")
+    assert not any(isinstance(layer, keras.layers.Conv2DTranspose)
+                   for layer in generator.layers)
+    noise = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    out3 = generator([noise, np.full((4,), 3)], training=False).numpy()
+    out5 = generator([noise, np.full((4,), 5)], training=False).numpy()
+    assert out3.shape == (4, 28, 28, 1) and out3.min() >= -1 and out3.max() <= 1
+    assert np.abs(out3 - out5).max() > 1e-4
+
+
 def test_critic_score_depends_on_the_label():
     model = tiny_model()
     for v in model.critic.trainable_variables:  # weights that let the label through

@@ -208,6 +208,19 @@ def test_fresh_moves_the_old_run_aside_and_starts_over(tmp_path):
     assert json.loads((ckpt / "generator.json").read_text())["classes"] == [1, 2]
 
 
+def test_a_run_saved_before_an_option_existed_resumes_with_its_old_value(tmp_path):
+    config = cwgan.TrainConfig(digits=(3, 7), steps=2, steps_per_epoch=2,
+                               checkpoint_dir=str(tmp_path), **TINY)
+    cwgan.train_model(config)
+    saved = json.loads((tmp_path / "train_config.json").read_text())
+    del saved["upsampling"]  # as cwgan wrote it before --upsampling
+    (tmp_path / "train_config.json").write_text(json.dumps(saved))
+    model, _ = cwgan.train_model(dataclasses.replace(config, steps=4))
+    assert int(model.generator_iterations.numpy()) == 4
+    with pytest.raises(ValueError, match="upsampling: saved 'transpose', asked 'resize'"):
+        cwgan.train_model(dataclasses.replace(config, steps=6, upsampling="resize"))
+
+
 def snapshot(directory):
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in directory.rglob("*")
             if p.is_file()}
