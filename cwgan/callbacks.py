@@ -71,7 +71,8 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if not _due(self, epoch, self.every_n_epochs):
             return
-        images = self.model.generator([self._noise, self._labels], training=False)
+        with self.model.averaged_generator() as generator:  # what is saved
+            images = generator([self._noise, self._labels], training=False)
         images = (np.asarray(images)[..., 0] + 1.0) / 2.0
         images = images.reshape(len(self.row_labels), self.n_per_class, *images.shape[1:])
         iterations = int(self.model.generator_iterations.numpy())
@@ -331,9 +332,10 @@ class QualityEvaluation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not _due(self, epoch, self.every_n_epochs):
             return
-        self.last = evaluate_generator(self.model.generator, self.model.classes,
-                                       self.model.latent_dim, self.judge, self.n_per_class,
-                                       self.seed)
+        with self.model.averaged_generator() as generator:  # what is saved
+            self.last = evaluate_generator(generator, self.model.classes,
+                                           self.model.latent_dim, self.judge,
+                                           self.n_per_class, self.seed)
         for key in self.KEYS:
             if self.last["generator"][key] is not None:  # None: too few reference images
                 logs[key] = self.last["generator"][key]

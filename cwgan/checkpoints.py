@@ -157,7 +157,8 @@ def save_generator(model, directory, epoch, dataset="mnist", extra=None):
     """Writes `generator.keras` and `generator.json` (what sampling needs, and `extra`)
     of `model` (a `ConditionalWGAN`) into `directory`, atomically."""
     os.makedirs(directory, exist_ok=True)
-    atomic_write(os.path.join(directory, GENERATOR_FILE), model.generator.save)
+    with model.averaged_generator() as generator:  # the average, if it keeps one
+        atomic_write(os.path.join(directory, GENERATOR_FILE), generator.save)
     write_json(os.path.join(directory, GENERATOR_CONFIG_FILE), {
         "latent_dim": model.latent_dim,
         "classes": list(model.classes),

@@ -1,12 +1,15 @@
 """`ConditionalWGAN`: a label-conditioned Wasserstein GAN with weight clipping."""
 
+import contextlib
 import warnings
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from cwgan.checks import check_int, check_positive_float, check_seed, check_warmup
+from cwgan.checks import (check_int, check_momentum, check_positive_float, check_seed,
+                          check_warmup)
 from cwgan.constraints import ClipConstraint
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, parse_digits
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss
@@ -89,11 +92,16 @@ class ConditionalWGAN(keras.Model):
             enough have run since its last update, so a warm-up iteration spans several
             steps. Defaults to 0 (Algorithm 1: always `n_critic`). Refused under a
             strategy with several replicas (built in its scope).
+        ema: if not 0, the momentum of an exponential moving average of the generator's
+            weights, kept beside them (Polyak averaging, as in ProGAN and StyleGAN:
+            it smooths the last updates' noise out of the weights) and saved with the
+            model; `averaged_generator()` puts it in the generator, and cwgan saves,
+            draws and evaluates that. Defaults to 0 (none).
     """
 
     def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
                  n_critic=5, clip_value=0.01, seed=None, constraint="clip", gp_weight=10.0,
-                 n_critic_warmup=0, **kwargs):
+                 n_critic_warmup=0, ema=0.0, **kwargs):
         super().__init__(**kwargs)
         if constraint not in CONSTRAINTS:
             raise ValueError(f"Invalid value for argument `constraint`. Received: "
@@ -125,6 +133,12 @@ class ConditionalWGAN(keras.Model):
                 variable.constraint = self.clip
                 variable.assign(self.clip(variable))
         self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.ema = check_momentum("ema", ema)
+        self._averages = [
+            self.add_weight(shape=v.shape, dtype=v.dtype, initializer="zeros",
+                            trainable=False, aggregation="only_first_replica",
+                            name=f"generator_average_{i}")
+            for i, v in enumerate(self.generator.trainable_variables)] if self.ema else []
         # Counted by the model rather than read off the optimizers: with the warm-up a
         # step need not update the generator, and under mixed precision an optimizer
         # skips (and does not count) a step whose gradients overflowed. `train_steps`
@@ -195,6 +209,34 @@ class ConditionalWGAN(keras.Model):
             return keras.optimizers.Adam(learning_rate or GP_LEARNING_RATE, beta_1=0.0,
                                          beta_2=0.9)
         return keras.optimizers.RMSprop(learning_rate or DEFAULT_LEARNING_RATE)
+
+    @contextlib.contextmanager
+    def averaged_generator(self):
+        """Within the block, `self.generator` holds the moving average of its weights.
+
+        Only with `ema` and once the generator has been updated; otherwise the generator
+        is left as it is. Batch-norm statistics stay the live ones. The live weights
+        return on leaving the block, whatever happens in it.
+        """
+        if not self.ema or int(self.generator_iterations.numpy()) == 0:
+            yield self.generator
+            return
+        variables = self.generator.trainable_variables
+        live = [np.array(v.numpy(), copy=True) for v in variables]  # numpy() may alias
+        for variable, average in zip(variables, self._averages):
+            variable.assign(average)
+        try:
+            yield self.generator
+        finally:
+            for variable, value in zip(variables, live):
+                variable.assign(value)
+
+    def _update_averages(self):
+        """After a generator update: average <- ema * average + (1 - ema) * weights (at
+        the first update, the weights themselves)."""
+        momentum = ops.where(ops.equal(self.generator_iterations, 1), 0.0, self.ema)
+        for variable, average in zip(self.generator.trainable_variables, self._averages):
+            average.assign(momentum * average + (1.0 - momentum) * variable)
 
     def _with_loss_scaling(self, optimizer):
         optimizer = keras.optimizers.get(optimizer)
@@ -370,6 +412,8 @@ class ConditionalWGAN(keras.Model):
             scaled = self.g_optimizer.scale_loss(self._replica_share(loss))
         grads = _dense(tape.gradient(scaled, self.generator.trainable_variables))
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
+        if self.ema:
+            self._update_averages()
         return loss
 
     # Keras does not save a SeedGenerator's state; resuming should continue its stream.
@@ -397,6 +441,7 @@ class ConditionalWGAN(keras.Model):
             "constraint": self.constraint,
             "gp_weight": self.gp_weight,
             "n_critic_warmup": self.n_critic_warmup,
+            "ema": self.ema,
         }
 
     @classmethod

@@ -70,6 +70,10 @@ _CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "proj
 _UPSAMPLING = flags.DEFINE_enum(
     "upsampling", "transpose", ["transpose", "resize"], "How the dcgan generator doubles "
     "its maps: transposed 4x4 convolutions, or a nearest-neighbour resize and a 3x3 convolution.")
+_EMA = flags.DEFINE_float(
+    "ema", 0.0, "Keep an exponential moving average of the generator's weights at this "
+    "momentum (e.g. 0.999) and save, draw and evaluate it instead of the raw weights "
+    "(0: off).")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
 _DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Data set.")
 _DATA_DIR = flags.DEFINE_string(
@@ -161,7 +165,8 @@ def main(argv):
             clip_value=_CLIP_VALUE.value,
             learning_rate=_LEARNING_RATE.value, lr_decay=_LR_DECAY.value,
             latent_dim=_LATENT_DIM.value,
-            architecture=_ARCHITECTURE.value, width=_WIDTH.value, upsampling=_UPSAMPLING.value,
+            architecture=_ARCHITECTURE.value, width=_WIDTH.value,
+            upsampling=_UPSAMPLING.value, ema=_EMA.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             checkpoint_dir=_CHECKPOINT_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,

@@ -20,8 +20,8 @@ from cwgan.callbacks import (BestGenerator, JsonlLogger, LinearDecay, QualityEva
                              WGANCheckpoint)
 from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
                                load_latest_state, move_aside, read_json, write_json)
-from cwgan.checks import (check_int, check_multiple, check_positive_float, check_seed,
-                          check_warmup)
+from cwgan.checks import (check_int, check_momentum, check_multiple, check_positive_float,
+                          check_seed, check_warmup)
 from cwgan.data import (CLASS_NAMES, DATASETS, load_mnist, make_stream, parse_digits,
                         steps_per_pass)
 from cwgan.distribute import STRATEGIES, make_strategy, replica_batch_size
@@ -79,6 +79,7 @@ class TrainConfig:
     width: Optional[int] = 32
     conditioning: str = "projection"
     upsampling: str = "transpose"
+    ema: float = 0.0
     seed: int = 0
     dataset: str = "mnist"
     data_dir: Optional[str] = None
@@ -121,6 +122,7 @@ class TrainConfig:
         set_("learning_rate", check_positive_float(
             "learning_rate", default_lr if self.learning_rate is None else self.learning_rate))
         set_("latent_dim", check_int("latent_dim", self.latent_dim, minimum=1))
+        set_("ema", check_momentum("ema", self.ema))
         set_("seed", check_seed("seed", self.seed))
         set_("grid_every", check_multiple(
             "grid_every", self.steps_per_epoch if self.grid_every is None else self.grid_every,
@@ -171,16 +173,16 @@ class TrainConfig:
 
 # Options that shape the model: a checkpoint made with others cannot be resumed.
 MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_value",
-                 "architecture", "width", "conditioning", "upsampling", "dataset",
+                 "architecture", "width", "conditioning", "upsampling", "ema", "dataset",
                  "constraint")
 # What a model option was before cwgan had it, for runs saved then.
-OPTIONS_BEFORE = {"upsampling": "transpose"}
+OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0}
 
 
 # Options that shape the train step's cost: with the machine, the key of the XLA choice.
 STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "upsampling", "latent_dim",
                       "batch_size", "n_critic", "n_critic_warmup", "constraint",
-                      "mixed_precision")
+                      "mixed_precision", "ema")
 
 
 def _new_model(config, jit_compile):
@@ -196,7 +198,7 @@ def _new_model(config, jit_compile):
                                 classes=config.digits, n_critic=config.n_critic,
                                 n_critic_warmup=config.n_critic_warmup,
                                 clip_value=config.clip_value, seed=config.seed,
-                                constraint=config.constraint)
+                                constraint=config.constraint, ema=config.ema)
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(g_optimizer=model.default_optimizer(config.learning_rate),

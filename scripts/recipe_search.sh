@@ -18,7 +18,8 @@ MINUTES=$1; shift
 # rate, then extras (cC: clip value C, bB: batch size B, ncN: n_critic N, wW: width W,
 # wuN: n_critic_warmup N, decay / nodecay: learning-rate decay on / off, stN: --steps=N,
 # xla / noxla: XLA on / off, eN: evaluate every N steps inside the run, gp: gradient penalty,
-# resize: the generator upsamples by resize and convolution).
+# resize: the generator upsamples by resize and convolution, emaM: generator weight average
+# at momentum M).
 # DATA_DIR=dir trains on that directory's images (e.g. from scripts/resample_mnist.py).
 flags_for() {
   case "$1" in
@@ -42,6 +43,7 @@ flags_for() {
           nodecay) flags+=" --nolr_decay" ;;
           noxla) flags+=" --jit_compile=false" ;;
           st[0-9]*) flags+=" --steps=${extra#st}" ;;
+          ema*) flags+=" --ema=${extra#ema}" ;;
           e[0-9]*) flags+=" --eval_every=${extra#e}" ;;
           gp) flags+=" --constraint=gp" ;;
           resize) flags+=" --upsampling=resize" ;;

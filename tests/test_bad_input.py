@@ -96,6 +96,8 @@ CLI_CASES = [
     (["--max_minutes=0"], "max_minutes=0"),
     (["--width=0"], "width"),
     (["--upsampling=bilinear"], "--upsampling"),
+    (["--ema=1"], "ema=1.0. Expected 0 (off) or a number in (0, 1)"),
+    (["--ema=0.9"], "ema: saved 0.0, asked 0.9"),
     (["--upsampling=resize"], "upsampling: saved 'transpose', asked 'resize'"),
     (["--dataset=cifar10"], "dataset"),
     (["--latent_dim=32"], "latent_dim: saved 16, asked 32"),

@@ -298,3 +298,49 @@ def test_a_run_saved_in_the_middle_of_a_warmup_resumes_exactly(data, tmp_path):
     for a, b in zip(weights(whole.generator) + weights(whole.critic),
                     weights(resumed.generator) + weights(resumed.critic)):
         np.testing.assert_allclose(a, b, rtol=1e-6)  # losing the streak: 2e-4 apart
+
+
+def test_ema_generator_is_the_running_average_and_live_weights_return(data, tmp_path):
+    images, labels = data
+    keras.utils.set_random_seed(0)
+    model = cwgan.ConditionalWGAN(
+        generator=cwgan.build_generator(8, width=8, embedding_dim=4),
+        critic=cwgan.build_critic(width=8), latent_dim=8, n_critic=2, seed=0, ema=0.5)
+    m = 0.5
+    model.compile(g_optimizer=model.default_optimizer(1e-3), jit_compile=False)
+    seen = []  # the live weights after each generator update
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append([np.array(v.numpy(), copy=True)
+                         for v in model.generator.trainable_variables])
+
+    ds = cwgan.make_dataset(images, labels, batch_size=8, n_critic=2, seed=0)
+    model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0, callbacks=[Record()])
+    expected = seen[0]  # the first step copies the weights, then m * avg + (1 - m) * w
+    for weights in seen[1:]:
+        expected = [m * a + (1 - m) * w for a, w in zip(expected, weights)]
+    with model.averaged_generator() as generator:
+        for v, e in zip(generator.trainable_variables, expected):
+            np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
+        assert not np.allclose(generator.trainable_variables[0].numpy(), seen[-1][0])
+    for v, w in zip(model.generator.trainable_variables, seen[-1]):  # live ones are back
+        np.testing.assert_array_equal(v.numpy(), w)
+    # The saved generator is the average; a reload keeps averaging from where it was.
+    cwgan.checkpoints.save_checkpoint(model, str(tmp_path), epoch=1)
+    saved = keras.saving.load_model(str(tmp_path / "generator.keras"), safe_mode=True)
+    for v, e in zip(saved.trainable_variables, expected):
+        np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
+    again = cwgan.checkpoints.load_latest_state(str(tmp_path))
+    with again.averaged_generator() as generator:
+        for v, e in zip(generator.trainable_variables, expected):
+            np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
+
+
+def test_without_ema_or_before_a_step_the_generator_is_left_alone():
+    model = tiny_model()
+    before = [v.numpy() for v in model.generator.trainable_variables]
+    with model.averaged_generator() as generator:
+        assert generator is model.generator
+        for v, b in zip(generator.trainable_variables, before):
+            np.testing.assert_array_equal(v.numpy(), b)
