@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test bench clean
+.PHONY: train test bench clean pretrained
 
 $(STAMP): requirements.txt requirements-test.txt setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,16 @@ $(STAMP): requirements.txt requirements-test.txt setup.cfg pyproject.toml
 # Trains on all ten digits for 15 minutes, writing grids and checkpoints into checkpoints/.
 train: $(STAMP)
 	$(PY) -m cwgan.train --digits --max_minutes=15
+
+# Rebuilds the generator shipped in cwgan/pretrained/mnist/ (what cwgan.sample uses when
+# none of yours is found): `make train`'s recipe into runs/pretrained (an older run there
+# is moved aside), its evaluation, then the three files copied into the package.
+pretrained: $(STAMP)
+	$(PY) -m cwgan.train --digits --max_minutes=15 --checkpoint_dir=runs/pretrained --fresh
+	$(PY) -m cwgan.evaluate --checkpoint_dir=runs/pretrained --n_per_class=500 --cas \
+		> runs/pretrained/eval.json
+	cp runs/pretrained/generator.keras runs/pretrained/generator.json \
+		runs/pretrained/eval.json cwgan/pretrained/mnist/
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

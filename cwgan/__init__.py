@@ -8,7 +8,8 @@ Public API:
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
   - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `StopOnSignal`, `TimeLimit`,
     `LinearDecay`, `QualityEvaluation`, `BestGenerator`, `JsonlLogger`: training callbacks.
-  - `sample`, `load_generator`: images of a chosen class from a trained generator.
+  - `sample`, `load_generator`: images of a chosen class from a trained generator
+    (`PRETRAINED_DIR`: the one shipped with cwgan, used when none of yours is found).
   - `evaluate_checkpoint`: sample quality of a trained generator (`python -m
     cwgan.evaluate`).
   - `export_saved_model`: the generator as a TensorFlow SavedModel (see `cwgan.export`).
@@ -41,7 +42,7 @@ from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss  # 
 from cwgan.model import ConditionalWGAN  # noqa: E402
 from cwgan.networks import (build_critic, build_generator, build_mlp_critic,  # noqa: E402
                             build_mlp_generator, build_networks)
-from cwgan.sampling import load_generator, sample  # noqa: E402
+from cwgan.sampling import PRETRAINED_DIR, load_generator, sample  # noqa: E402
 from cwgan.evaluate_lib import evaluate_checkpoint  # noqa: E402
 from cwgan.export_lib import export_saved_model  # noqa: E402
 from cwgan.interpolate_lib import class_morph, latent_walk, save_interpolation_grid  # noqa: E402
@@ -56,7 +57,7 @@ __all__ = [
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",
     "build_mlp_generator", "build_model", "build_networks", "class_morph",
     "evaluate_checkpoint", "export_saved_model", "latent_walk", "load_generator",
-    "load_mnist", "make_dataset", "make_strategy", "make_stream", "sample",
+    "load_mnist", "make_dataset", "make_strategy", "make_stream", "sample", "PRETRAINED_DIR",
     "save_interpolation_grid", "train_model", "wasserstein_critic_loss",
     "wasserstein_generator_loss",
 ]

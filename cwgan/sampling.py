@@ -1,18 +1,29 @@
-"""`cwgan.sample`: images of chosen classes from a trained generator."""
+"""`cwgan.sample`: images of chosen classes from a trained generator.
+
+cwgan ships one trained generator, in `PRETRAINED_DIR` (the default recipe's `make
+train`, 15 minutes on 2 CPU cores; `make pretrained` rebuilds it, its evaluation in
+`eval.json` beside it), so that `cwgan.sample(label=7)` draws a 7 right after install.
+Your own generator always wins: `sample` uses the shipped one only when no
+`checkpoint_dir` is passed, `$CWGAN_CHECKPOINT_DIR` is unset and no `checkpoints/`
+with a generator is found, and then warns that it does.
+"""
 
 import os
+import warnings
 
 import keras
 import numpy as np
 
-from cwgan.checkpoints import (GENERATOR_CONFIG_FILE, GENERATOR_FILE, find_checkpoint_dir,
-                               read_json)
+from cwgan.checkpoints import (ENV_VAR, GENERATOR_CONFIG_FILE, GENERATOR_FILE,
+                               find_checkpoint_dir, read_json)
 from cwgan.checks import check_int, check_seed
 from cwgan.data import NUM_CLASSES
 
 MAX_SAMPLES = 100_000  # 100k images are 314 MB of float32; more is surely a mistake.
 _CHUNK = 1024  # images generated per call, to bound peak memory.
 _cache = {}
+PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained",
+                              "mnist")
 
 
 def load_generator(checkpoint_dir=None):
@@ -41,6 +52,19 @@ def load_generator(checkpoint_dir=None):
         _check_generator(generator, info, model_path)
         _cache[key] = (generator, info)
     return _cache[key]
+
+
+def _own_or_pretrained(checkpoint_dir):
+    """`checkpoint_dir` resolved as `find_checkpoint_dir` does, or, when nothing was asked
+    for and nothing is found, `PRETRAINED_DIR` (with a warning saying so)."""
+    if checkpoint_dir is not None or os.environ.get(ENV_VAR):
+        return find_checkpoint_dir(checkpoint_dir)
+    try:
+        return find_checkpoint_dir()
+    except FileNotFoundError as e:
+        warnings.warn(f"{e} Using the generator shipped with cwgan ({PRETRAINED_DIR}) "
+                      "instead; pass checkpoint_dir= to use another.", stacklevel=3)
+        return PRETRAINED_DIR
 
 
 def _read_info(path):
@@ -109,7 +133,8 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
         seed: the noise seed: same seed, same images. Defaults to None (fresh noise).
         checkpoint_dir: the directory `python -m cwgan.train` wrote. Defaults to
             `$CWGAN_CHECKPOINT_DIR`, else the nearest `checkpoints/` in the current
-            directory or its parents.
+            directory or its parents, else (with a warning) the generator shipped with
+            cwgan, `cwgan.PRETRAINED_DIR`; pass that to ask for it explicitly.
 
     Returns:
         float32 numpy array of shape `(n, 28, 28)` (or `(len(label), 28, 28)`), values in
@@ -117,10 +142,11 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
 
     Raises:
         ValueError: a label outside 0..9 or not trained on, n < 1, a bad seed.
-        FileNotFoundError: no trained generator where looked.
+        FileNotFoundError: no trained generator in the `checkpoint_dir` passed (or in
+            `$CWGAN_CHECKPOINT_DIR`).
     """
     seed = check_seed("seed", seed)
-    generator, info = load_generator(checkpoint_dir)
+    generator, info = load_generator(_own_or_pretrained(checkpoint_dir))
     labels = _check_labels(label, n, info["classes"])
     noise = np.random.default_rng(seed).standard_normal(
         (len(labels), info["latent_dim"])).astype(np.float32)

@@ -1,7 +1,9 @@
 """cwgan.sample and the saved generator."""
 
+import json
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,8 +62,31 @@ def test_missing_checkpoint_is_a_clear_file_not_found(tmp_path, monkeypatch):
     monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
     # Search work/ only: not a checkpoints/ an earlier run left in a parent (/tmp).
     monkeypatch.setenv("CWGAN_CEILING_DIRS", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match="python -m cwgan.train"):
+    # Nothing asked for, nothing found: the shipped generator, with a warning saying so.
+    with pytest.warns(UserWarning, match=r"python -m cwgan.train.*shipped with cwgan"):
+        sevens = cwgan.sample(label=7, n=2, seed=0)
+    np.testing.assert_array_equal(
+        sevens, cwgan.sample(label=7, n=2, seed=0, checkpoint_dir=cwgan.PRETRAINED_DIR))
+    assert sevens.shape == (2, 28, 28) and 0 <= sevens.min() and sevens.max() <= 1
+    # Asked for and missing is an error, never the shipped one.
+    monkeypatch.setenv("CWGAN_CHECKPOINT_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(FileNotFoundError, match="nowhere"):
         cwgan.sample(label=7)
+
+
+def test_your_own_checkpoints_win_over_the_shipped_generator(checkpoint_37, monkeypatch):
+    import warnings
+
+    monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
+    monkeypatch.setenv("CWGAN_CEILING_DIRS", str(checkpoint_37.parent))
+    monkeypatch.chdir(checkpoint_37.parent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning: it is not the shipped one
+        ours = cwgan.sample(label=3, seed=1)
+    np.testing.assert_array_equal(ours, cwgan.sample(label=3, seed=1,
+                                                     checkpoint_dir=checkpoint_37))
+    info = json.loads((Path(cwgan.PRETRAINED_DIR) / "generator.json").read_text())
+    assert info["classes"] == list(range(10))  # the shipped one draws every digit
 
 
 def test_default_checkpoint_dir_is_found_from_a_subfolder_and_from_env(
