@@ -7,7 +7,8 @@ Public API:
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
   - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `StopOnSignal`, `TimeLimit`,
-    `LinearDecay`, `QualityEvaluation`, `BestGenerator`, `JsonlLogger`: training callbacks.
+    `FitToTime`, `LinearDecay`, `QualityEvaluation`, `BestGenerator`, `JsonlLogger`:
+    training callbacks.
   - `sample`, `load_generator`: images of a chosen class from a trained generator
     (`PRETRAINED_DIR`: the one shipped with cwgan, used when none of yours is found).
   - `evaluate_checkpoint`: sample quality of a trained generator (`python -m
@@ -32,7 +33,7 @@ import os
 # failure still raises in Python). TF_CPP_MIN_LOG_LEVEL=0 shows everything.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from cwgan.callbacks import (BestGenerator, JsonlLogger, LinearDecay,  # noqa: E402
+from cwgan.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,  # noqa: E402
                              QualityEvaluation, SampleGrid, StopOnSignal,
                              TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.constraints import ClipConstraint  # noqa: E402
@@ -51,13 +52,13 @@ from cwgan.train_lib import TrainConfig, build_model, train_model  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "BestGenerator", "ClipConstraint", "ConditionalWGAN", "JsonlLogger", "LinearDecay", "QualityEvaluation",
-    "STRATEGIES",
+    "BestGenerator", "ClipConstraint", "ConditionalWGAN", "FitToTime", "JsonlLogger",
+    "LinearDecay", "PRETRAINED_DIR", "QualityEvaluation", "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",
     "build_mlp_generator", "build_model", "build_networks", "class_morph",
     "evaluate_checkpoint", "export_saved_model", "latent_walk", "load_generator",
-    "load_mnist", "make_dataset", "make_strategy", "make_stream", "sample", "PRETRAINED_DIR",
+    "load_mnist", "make_dataset", "make_strategy", "make_stream", "sample",
     "save_interpolation_grid", "train_model", "wasserstein_critic_loss",
     "wasserstein_generator_loss",
 ]

@@ -210,6 +210,72 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class FitToTime(keras.callbacks.Callback):
+    """Ends the schedule where a time limit ends, from the step time measured at run time.
+
+    A machine twice as slow makes half the steps in the same minutes; a schedule fixed in
+    steps would then be cut off with its learning rate still high, and a fast machine
+    would idle. So once `measure_epochs` epochs past this process's first (which
+    includes compiling) have run, the mean wall time per step over them, grids and
+    checkpoints included, says how many steps fit in the rest of `max_minutes` (less 3%
+    for the last epoch's files). If that is fewer than `steps`, it becomes the run's end,
+    rounded down to whole epochs: `decay.steps` (where the rate reaches 0) is set to it,
+    `on_fit(steps, seconds_per_step)` is called once (train_lib records it, so a resumed
+    run keeps it), and training stops there. Decided once; later epochs do not move it.
+
+    Args:
+        max_minutes: the time limit (as `TimeLimit`'s).
+        steps: the schedule's end if time allows.
+        steps_per_epoch: the epoch length; the end is a multiple of it.
+        decay: the `LinearDecay` to end at the same step, or None.
+        on_fit: called with `(steps, seconds_per_step)` when the end moves, or None.
+        measure_epochs: epochs timed, after the first. Defaults to 2.
+        clock: returns seconds (monotonic). Defaults to `time.monotonic`.
+    """
+
+    MARGIN = 0.97
+
+    def __init__(self, max_minutes, steps, steps_per_epoch, decay=None, on_fit=None,
+                 measure_epochs=2, clock=time.monotonic):
+        super().__init__()
+        self.max_seconds = 60.0 * check_positive_float("max_minutes", max_minutes)
+        self.steps = check_int("steps", steps, minimum=1)
+        self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+        self.measure_epochs = check_int("measure_epochs", measure_epochs, minimum=1)
+        self.decay, self.on_fit, self.clock = decay, on_fit, clock
+        self.fitted = None  # the run's end once decided
+        self._start = self._mark = None
+        self._epochs = 0
+
+    def on_train_begin(self, logs=None):
+        if self._start is None:  # a resumed partial epoch is a second fit(); one clock
+            self._start = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now, step = self.clock(), int(self.model.train_steps.numpy())
+        self._epochs += 1
+        if self._mark is None:  # the first epoch: compiling, not training speed
+            self._mark = (now, step)
+            return
+        if self.fitted is None and self._epochs > self.measure_epochs:
+            per_step = (now - self._mark[0]) / max(step - self._mark[1], 1)
+            left = self.max_seconds * self.MARGIN - (now - self._start)
+            fit = (step + int(max(left, 0.0) / per_step)) // self.steps_per_epoch
+            fit = max(fit * self.steps_per_epoch, step)
+            self.fitted = min(fit, self.steps)
+            if self.fitted < self.steps:
+                logger.info(
+                    "At %.4f s a step, %.1f minutes fit %d steps, not %d: the schedule "
+                    "ends there (the learning rate reaches 0 at step %d).", per_step,
+                    self.max_seconds / 60, self.fitted, self.steps, self.fitted)
+                if self.decay is not None:
+                    self.decay.steps = self.fitted
+                if self.on_fit is not None:
+                    self.on_fit(self.fitted, per_step)
+        if self.fitted is not None and step >= self.fitted:
+            self.model.stop_training = True
+
+
 class LinearDecay(keras.callbacks.Callback):
     """Both optimizers' learning rate falls linearly, from `learning_rate` to 0 at `steps`.
 

@@ -47,8 +47,9 @@ def load_generator(checkpoint_dir=None):
             generator = keras.saving.load_model(model_path, compile=False, safe_mode=True)
         except Exception as e:  # zip, HDF5, JSON or deserialisation errors alike
             reason = (str(e).splitlines() or [""])[0][:200]
-            raise ValueError(f"{model_path} is not a readable Keras model ({type(e).__name__}: "
-                             f"{reason}). Train again or point checkpoint_dir elsewhere.") from None
+            raise ValueError(
+                f"{model_path} is not a readable Keras model ({type(e).__name__}: "
+                f"{reason}). Train again or point checkpoint_dir elsewhere.") from None
         _check_generator(generator, info, model_path)
         _cache[key] = (generator, info)
     return _cache[key]

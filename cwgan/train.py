@@ -32,7 +32,8 @@ _DIGITS = flags.DEFINE_string(
     "digits", "all", "Digits to train on: comma-separated (e.g. 3,7), or a bare --digits "
     "(or 'all') for all ten.")
 _STEPS = flags.DEFINE_integer(
-    "steps", 12_500, "Training steps in all; the learning rate decays to 0 there. A step "
+    "steps", 25_000, "Training steps in all; the learning rate decays to 0 there (with "
+    "--max_minutes and --fit_to_time, sooner if they would not fit in the time). A step "
     "is n_critic critic updates and a generator update, one generator iteration (during "
     "a --n_critic_warmup warm-up, the generator update only every few steps). A multiple "
     "of --steps_per_epoch.", lower_bound=1)
@@ -96,6 +97,11 @@ _GRID_EVERY = flags.DEFINE_integer(
     "(default: every epoch).", lower_bound=1)
 _MAX_MINUTES = flags.DEFINE_float(
     "max_minutes", None, "Stop cleanly after this much wall time, saving as at an epoch end.")
+_FIT_TO_TIME = flags.DEFINE_boolean(
+    "fit_to_time", True, "With --max_minutes: time the steps after the first epochs and, "
+    "if --steps would not fit, end the schedule (the decay to 0) where the time ends; "
+    "recorded in train_config.json for a resumed run. --nofit_to_time keeps --steps "
+    "(the same schedule on every machine; the time limit may cut it).")
 _JIT_COMPILE = flags.DEFINE_enum(
     "jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the train step. auto: "
     "time a few steps both ways on this machine and take the faster (cached per machine "
@@ -172,7 +178,7 @@ def main(argv):
             checkpoint_dir=_CHECKPOINT_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
             keep_checkpoints=_KEEP_CHECKPOINTS.value, fresh=_FRESH.value,
             samples_dir=_SAMPLES_DIR.value, grid_every=_GRID_EVERY.value,
-            max_minutes=_MAX_MINUTES.value,
+            max_minutes=_MAX_MINUTES.value, fit_to_time=_FIT_TO_TIME.value,
             jit_compile={"auto": "auto", "true": True, "false": False}[_JIT_COMPILE.value],
             mixed_precision=_MIXED_PRECISION.value, tensorboard=_TENSORBOARD.value,
             eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value,

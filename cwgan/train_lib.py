@@ -15,9 +15,9 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
-from cwgan.callbacks import (BestGenerator, JsonlLogger, LinearDecay, QualityEvaluation,
-                             SampleGrid, StopOnSignal, TerminateOnNonFinite, TimeLimit,
-                             WGANCheckpoint)
+from cwgan.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
+                             QualityEvaluation, SampleGrid, StopOnSignal, TerminateOnNonFinite,
+                             TimeLimit, WGANCheckpoint)
 from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
                                load_latest_state, move_aside, read_json, write_json)
 from cwgan.checks import (check_int, check_momentum, check_multiple, check_positive_float,
@@ -55,15 +55,18 @@ class TrainConfig:
     `steps_per_epoch` steps (the progress bar, a line of metrics, a checkpoint), a grid
     every `grid_every` steps, an evaluation every `eval_every` steps, and the learning
     rate falling to 0 at `steps`. (With `n_critic_warmup`, a warm-up generator iteration
-    spans several steps.)
+    spans several steps.) With `max_minutes` and `fit_to_time`, the run measures its step
+    time and, if `steps` would not fit, ends the schedule (the decay to 0 included)
+    where the time ends (`cwgan.FitToTime`); `train_config.json` records that end as
+    `fitted_steps`, and a resumed run with the same options keeps it.
     """
 
     digits: Optional[Tuple[int, ...]] = None
-    # docs/recipe.md: tuned on a 2-core CPU where 15 minutes made 10,000 to 11,000 steps
-    # (the decay then ended near 15% of the starting rate); on a 2-core AMD EPYC (Zen 5)
-    # all 12,500 take about 8.5 minutes. A faster machine finishes early, never
-    # differently.
-    steps: int = 12_500
+    # docs/recipe.md: at 20,000 steps the recipe beat 12,500 on every measure (FD 7.5
+    # against 10.6). With max_minutes and fit_to_time, a machine too slow for all of
+    # them ends the schedule where its time ends (15 minutes: about 20,000 steps on a
+    # 2-core AMD EPYC, Zen 5); a fast one finishes early, never differently.
+    steps: int = 25_000
     steps_per_epoch: int = 100
     batch_size: int = 32  # docs/recipe.md: 32 beat 64 and 16 at 15 minutes on 2 cores
     n_critic: int = 5
@@ -90,6 +93,7 @@ class TrainConfig:
     samples_dir: Optional[str] = None
     grid_every: Optional[int] = None  # steps_per_epoch: a grid at every epoch end
     max_minutes: Optional[float] = None
+    fit_to_time: bool = True
     # XLA: 1.19x faster on a 2-core AMD CPU, 0.92x on a 2-core Intel one: "auto" measures
     # (cwgan/xla.py); True / False force it.
     jit_compile: object = "auto"
@@ -402,6 +406,10 @@ def prepare(config):
         if moved:
             logger.info("--fresh: moved the previous run to %s.", moved)
     _check_resumable(config, data)
+    fitted = _fitted_steps(config)
+    requested = config
+    if fitted:
+        config = dataclasses.replace(config, steps=fitted)
     with strategy.scope():
         model = load_latest_state(config.checkpoint_dir, clean=chief)
         resumed = model is not None
@@ -420,19 +428,46 @@ def prepare(config):
     metrics_path = os.path.join(config.checkpoint_dir, METRICS_FILE)
     if chief:
         write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE),
-                   config.to_json() | {"data": data})
+                   requested.to_json() | {"data": data}
+                   | ({"fitted_steps": fitted} if fitted else {}))
         _trim_metrics(metrics_path, iteration)
-    logger.info("Training on %s, classes %s: %d steps, %d per epoch.",
+    logger.info("Training on %s, classes %s: %d steps%s, %d per epoch.",
                 _describe_data(data), list(config.digits), config.steps,
-                config.steps_per_epoch)
-    return Run(config, model, images, labels, _callbacks(config, metrics_path, chief), start)
+                f" (fitted to {config.max_minutes:g} minutes earlier in this run)"
+                if fitted else "", config.steps_per_epoch)
+    callbacks = _callbacks(config, metrics_path, chief, fit=not fitted)
+    return Run(config, model, images, labels, callbacks, start)
 
 
-def _callbacks(config, metrics_path, chief=True):
+def _fitted_steps(config):
+    """The end an earlier process of this run fitted to the same time limit (`FitToTime`),
+    if `train_config.json` records one for the same options, else None."""
+    path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
+    if not (config.fit_to_time and config.max_minutes and os.path.exists(path)):
+        return None
+    saved = read_json(path)
+    same = all(saved.get(k) == v for k, v in config.to_json().items()
+               if k in ("steps", "steps_per_epoch", "max_minutes", "batch_size"))
+    fitted = saved.get("fitted_steps")
+    return fitted if same and isinstance(fitted, int) and 0 < fitted < config.steps else None
+
+
+def _record_fit(config):
+    """`FitToTime`'s `on_fit`: records the fitted end in `train_config.json`."""
+    path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
+
+    def record(steps, seconds_per_step):
+        write_json(path, read_json(path) | {"fitted_steps": int(steps),
+                                            "fitted_seconds_per_step": seconds_per_step})
+    return record
+
+
+def _callbacks(config, metrics_path, chief=True, fit=True):
     """The run's callbacks; files are written by the chief only (all of them on one machine).
 
     Every worker runs the guard, the evaluation (its `predict` needs every worker) and
-    the time limit (which stops all workers after the same step).
+    the time limit (which stops all workers after the same step). With `fit` (and a time
+    limit, `fit_to_time`, one machine), also `FitToTime`.
     """
     every = lambda steps: steps // config.steps_per_epoch  # noqa: E731 (steps -> epochs)
     # First: nothing after it may save a diverged model. Then a SIGINT / SIGTERM stops
@@ -456,8 +491,9 @@ def _callbacks(config, metrics_path, chief=True):
         if chief:  # the best generator by FD, beside the newest
             callbacks.append(BestGenerator(os.path.join(config.checkpoint_dir, BEST_DIR),
                                            dataset=config.dataset))
-    if config.lr_decay:  # before the loggers: it adds the rate to the epoch's logs
-        callbacks.append(LinearDecay(config.learning_rate, config.steps))
+    decay = LinearDecay(config.learning_rate, config.steps) if config.lr_decay else None
+    if decay:  # before the loggers: it adds the rate to the epoch's logs
+        callbacks.append(decay)
     if chief:
         callbacks.append(JsonlLogger(metrics_path))
     if config.tensorboard and chief:
@@ -466,6 +502,11 @@ def _callbacks(config, metrics_path, chief=True):
         callbacks.append(keras.callbacks.TensorBoard(config.tensorboard_dir, update_freq=10,
                                                      write_graph=False))
     if config.max_minutes is not None:
+        # Several machines would each measure their own time and could stop apart.
+        if fit and config.fit_to_time and config.strategy != "multi_worker":
+            callbacks.append(FitToTime(config.max_minutes, config.steps,
+                                       config.steps_per_epoch, decay,
+                                       _record_fit(config) if chief else None))
         callbacks.append(TimeLimit(config.max_minutes))
     return callbacks
 

@@ -67,3 +67,63 @@ def test_the_run_records_which_data_it_trained_on(tmp_path, resampled):
     _, _, subset = cwgan.load_mnist(digits=[3, 7], data_dir=TEST_DATA, return_info=True)
     assert copied["sha256"] == original["sha256"] and copied["source"] != original["source"]
     assert len({original["sha256"], info["sha256"], subset["sha256"]}) == 3
+
+
+class _Clocked:
+    """A stand-in model for FitToTime: a step counter and Keras' stop flag."""
+
+    def __init__(self):
+        import tensorflow as tf
+        self.train_steps = tf.Variable(0, dtype="int64")
+        self.stop_training = False
+
+
+def _fit_run(steps, per_epoch_seconds, max_minutes=1.0, steps_per_epoch=10):
+    """Drives FitToTime over epochs of the given durations; returns what it decided."""
+    now = [0.0]
+    model, decay, fits = _Clocked(), cwgan.LinearDecay(1e-3, steps), []
+    callback = cwgan.FitToTime(max_minutes, steps, steps_per_epoch, decay,
+                               on_fit=lambda s, p: fits.append((s, p)), clock=lambda: now[0])
+    callback.set_model(model)
+    callback.on_train_begin()
+    for epoch, seconds in enumerate(per_epoch_seconds):
+        now[0] += seconds
+        model.train_steps.assign_add(steps_per_epoch)
+        callback.on_epoch_end(epoch)
+        if model.stop_training:
+            break
+    return int(model.train_steps.numpy()), decay.steps, fits
+
+
+def test_fit_to_time_ends_the_schedule_where_the_time_ends():
+    # A 20 s first epoch (compiling), then 0.5 s a step: after epoch 3, 30 s have passed
+    # and 0.97 * 60 - 30 = 28.2 s are left, 56 steps: the end is step 80 (whole epochs).
+    stopped, decay_steps, fits = _fit_run(1000, [20] + [5] * 20)
+    assert fits == [(80, 0.5)] and decay_steps == 80 and stopped == 80
+    # Twice as fast: 25 s at step 30, 33.2 s left, 132 steps more: the end is 160.
+    assert _fit_run(1000, [20] + [2.5] * 40)[2] == [(160, 0.25)]  # 30 + 33.2 / 0.25
+
+
+def test_fit_to_time_leaves_a_schedule_that_fits_alone():
+    stopped, decay_steps, fits = _fit_run(60, [20] + [1] * 10)
+    assert fits == [] and decay_steps == 60 and stopped == 60
+
+
+def test_a_fitted_end_is_recorded_and_kept_by_a_resumed_run(tmp_path):
+    base = dict(steps_per_epoch=2, batch_size=4, n_critic=2, latent_dim=16, width=8,
+                data_dir=TEST_DATA, checkpoint_dir=str(tmp_path), jit_compile=False,
+                verbose=0, max_minutes=10.0)
+    cwgan.train_model(cwgan.TrainConfig(steps=2, **base))
+    path = tmp_path / "train_config.json"
+    saved = json.loads(path.read_text())
+    # As an earlier process that found only 4 of 8 steps fit in its 10 minutes left it.
+    path.write_text(json.dumps(saved | {"steps": 8, "fitted_steps": 4}))
+    model, history = cwgan.train_model(cwgan.TrainConfig(steps=8, **base))
+    assert int(model.train_steps.numpy()) == 4
+    assert history.history["learning_rate"][-1] == pytest.approx(
+        cwgan.TrainConfig(steps=8, **base).learning_rate * (1 - 3 / 4))
+    saved = json.loads(path.read_text())
+    assert saved["steps"] == 8 and saved["fitted_steps"] == 4
+    # Opting out keeps --steps: the run goes on to 8.
+    model, _ = cwgan.train_model(cwgan.TrainConfig(steps=8, fit_to_time=False, **base))
+    assert int(model.train_steps.numpy()) == 8
