@@ -220,8 +220,10 @@ class FitToTime(keras.callbacks.Callback):
     checkpoints included, says how many steps fit in the rest of `max_minutes` (less 3%
     for the last epoch's files). If that is fewer than `steps`, it becomes the run's end,
     rounded down to whole epochs: `decay.steps` (where the rate reaches 0) is set to it,
-    `on_fit(steps, seconds_per_step)` is called once (train_lib records it, so a resumed
-    run keeps it), and training stops there. Decided once; later epochs do not move it.
+    `on_fit(steps, seconds_per_step)` is called (train_lib records it, so a resumed run
+    keeps it), and training stops there. Every later epoch re-estimates from all timed
+    epochs so far and may move the end earlier, never later: epochs that turn out slower
+    (an evaluation every N steps, a busy machine) still end the schedule in time.
 
     Args:
         max_minutes: the time limit (as `TimeLimit`'s).
@@ -257,21 +259,25 @@ class FitToTime(keras.callbacks.Callback):
         if self._mark is None:  # the first epoch: compiling, not training speed
             self._mark = (now, step)
             return
-        if self.fitted is None and self._epochs > self.measure_epochs:
+        if self._epochs > self.measure_epochs:
             per_step = (now - self._mark[0]) / max(step - self._mark[1], 1)
             left = self.max_seconds * self.MARGIN - (now - self._start)
             fit = (step + int(max(left, 0.0) / per_step)) // self.steps_per_epoch
-            fit = max(fit * self.steps_per_epoch, step)
-            self.fitted = min(fit, self.steps)
-            if self.fitted < self.steps:
-                logger.info(
-                    "At %.4f s a step, %.1f minutes fit %d steps, not %d: the schedule "
+            fit = min(max(fit * self.steps_per_epoch, step), self.steps)
+            # Only ever earlier: the rate keeps falling, and epochs slowed later (an
+            # evaluation, a busy machine) still end the schedule inside the time.
+            if fit < (self.steps if self.fitted is None else self.fitted):
+                log = logger.info if self.fitted is None else logger.debug
+                log("At %.4f s a step, %.1f minutes fit %d steps, not %d: the schedule "
                     "ends there (the learning rate reaches 0 at step %d).", per_step,
-                    self.max_seconds / 60, self.fitted, self.steps, self.fitted)
+                    self.max_seconds / 60, fit, self.steps, fit)
+                self.fitted = fit
                 if self.decay is not None:
-                    self.decay.steps = self.fitted
+                    self.decay.steps = fit
                 if self.on_fit is not None:
-                    self.on_fit(self.fitted, per_step)
+                    self.on_fit(fit, per_step)
+            elif self.fitted is None:
+                self.fitted = self.steps
         if self.fitted is not None and step >= self.fitted:
             self.model.stop_training = True
 

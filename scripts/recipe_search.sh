@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Reproduces the recipe search of docs/recipe.md: each configuration trains on all ten
 # digits for MINUTES of wall time (one run at a time: runs side by side would share the
-# 2 cores), then `python -m cwgan.evaluate` scores it (500 samples per class).
+# 2 cores), then `python -m cwgan.evaluate --cas` scores it (500 samples per class).
+# With the default --fit_to_time, a run whose --steps do not fit in MINUTES ends its
+# schedule where the time ends; to compare settings at equal steps, name the steps (stN)
+# and give MINUTES to spare (e.g. 40).
 #
 #   bash scripts/recipe_search.sh 5 mlp_concat_5e-5 dcgan_projection_1e-4  # named configurations
 #   bash scripts/recipe_search.sh 15 default                      # the shipped defaults
@@ -62,7 +65,7 @@ for name in "$@"; do
   "$PY" -m cwgan.train --digits --max_minutes="$MINUTES" --checkpoint_dir="$dir" \
       ${DATA_DIR:+--data_dir="$DATA_DIR"} $(flags_for "$name") \
       > "$dir.log" 2>&1 || { echo "$name: training failed" >&2; continue; }
-  "$PY" -m cwgan.evaluate --checkpoint_dir="$dir" --n_per_class=500 > "$dir/eval.json" \
+  "$PY" -m cwgan.evaluate --checkpoint_dir="$dir" --n_per_class=500 --cas > "$dir/eval.json" \
       2> "$dir/eval.log"
   "$PY" - "$dir" "$name" "$MINUTES" >> runs/search.jsonl <<'PYEOF'
 import json, sys
@@ -75,6 +78,9 @@ print(json.dumps({"name": name, "minutes": float(minutes),
                   "min_class_acc": round(min(g["cond_acc_per_class"].values()), 4),
                   "fd": round(g["fd"], 2), "fd_floor": round(real["fd"], 2),
                   "fd_class_mean": round(g["fd_class_mean"], 2),
+                  "precision": round(g["precision"], 3), "recall": round(g["recall"], 3),
+                  "coverage": round(g["coverage"], 3), "kid": round(g["kid"], 3),
+                  "cas_ratio": round(r["cas_ratio"], 3),
                   "memorisation": round(g["memorisation"], 4),
                   "memorisation_floor": round(real["memorisation"], 4)}))
 PYEOF

@@ -104,6 +104,16 @@ def test_fit_to_time_ends_the_schedule_where_the_time_ends():
     assert _fit_run(1000, [20] + [2.5] * 40)[2] == [(160, 0.25)]  # 30 + 33.2 / 0.25
 
 
+def test_slower_epochs_later_move_the_end_earlier_never_later():
+    # Decided at epoch 3 (step 80, as above); epoch 5 takes 15 s (say, an evaluation):
+    # 0.75 s a step since the first epoch, 8.2 s left at step 50: the end moves to 60.
+    stopped, decay_steps, fits = _fit_run(1000, [20, 5, 5, 5, 15] + [5] * 20)
+    assert fits == [(80, 0.5), (60, 0.75)] and decay_steps == 60 and stopped == 60
+    # Faster epochs later do not move it back: the rate only ever falls.
+    stopped, _, fits = _fit_run(1000, [20, 5, 5, 5] + [1] * 20)
+    assert fits == [(80, 0.5)] and stopped == 80
+
+
 def test_fit_to_time_leaves_a_schedule_that_fits_alone():
     stopped, decay_steps, fits = _fit_run(60, [20] + [1] * 10)
     assert fits == [] and decay_steps == 60 and stopped == 60
