@@ -62,10 +62,10 @@ class TrainConfig:
     """
 
     digits: Optional[Tuple[int, ...]] = None
-    # docs/recipe.md: at 20,000 steps the recipe beat 12,500 on every measure (FD 7.5
-    # against 10.6). With max_minutes and fit_to_time, a machine too slow for all of
-    # them ends the schedule where its time ends (15 minutes: about 20,000 steps on a
-    # 2-core AMD EPYC, Zen 5); a fast one finishes early, never differently.
+    # docs/recipe.md: 20,000 steps beat 12,500 on nearly every measure (FD 7.5 against
+    # 10.6). With max_minutes and fit_to_time, a machine too slow for all of them ends
+    # the schedule where its time ends (15 minutes: 17,400 to 19,500 steps on a 2-core
+    # AMD EPYC, Zen 5); a fast one finishes early, never differently.
     steps: int = 25_000
     steps_per_epoch: int = 100
     batch_size: int = 32  # docs/recipe.md: 32 beat 64 and 16 at 15 minutes on 2 cores
