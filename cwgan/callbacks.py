@@ -181,21 +181,23 @@ class TimeLimit(keras.callbacks.Callback):
     """Stops training cleanly once `max_minutes` of wall time have passed.
 
     Keras finishes the epoch in progress early and calls `on_epoch_end`, so grids and
-    checkpoints are written as at any epoch end.
+    checkpoints are written as at any epoch end. `clock` returns seconds (monotonic;
+    tests pass a fake one).
     """
 
-    def __init__(self, max_minutes):
+    def __init__(self, max_minutes, clock=time.monotonic):
         super().__init__()
         self.max_seconds = 60.0 * check_positive_float("max_minutes", max_minutes)
+        self.clock = clock
         self.stopped = False
         self._start = None
 
     def on_train_begin(self, logs=None):
         if self._start is None:  # a resumed partial epoch is a second fit(); one clock
-            self._start = time.monotonic()
+            self._start = self.clock()
 
     def on_train_batch_end(self, batch, logs=None):
-        out_of_time = time.monotonic() - self._start >= self.max_seconds
+        out_of_time = self.clock() - self._start >= self.max_seconds
         strategy = self.model.distribute_strategy
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             # Every worker must stop after the same step, or the others wait forever:
@@ -210,8 +212,9 @@ class TimeLimit(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-class FitToTime(keras.callbacks.Callback):
-    """Ends the schedule where a time limit ends, from the step time measured at run time.
+class FitToTime(TimeLimit):
+    """A `TimeLimit` that also ends the schedule where the time ends, from the step time
+    measured at run time.
 
     A machine twice as slow makes half the steps in the same minutes; a schedule fixed in
     steps would then be cut off with its learning rate still high, and a fast machine
@@ -226,7 +229,7 @@ class FitToTime(keras.callbacks.Callback):
     (an evaluation every N steps, a busy machine) still end the schedule in time.
 
     Args:
-        max_minutes: the time limit (as `TimeLimit`'s).
+        max_minutes: the time limit (it stops training there, as `TimeLimit` does).
         steps: the schedule's end if time allows.
         steps_per_epoch: the epoch length; the end is a multiple of it.
         decay: the `LinearDecay` to end at the same step, or None.
@@ -239,19 +242,14 @@ class FitToTime(keras.callbacks.Callback):
 
     def __init__(self, max_minutes, steps, steps_per_epoch, decay=None, on_fit=None,
                  measure_epochs=2, clock=time.monotonic):
-        super().__init__()
-        self.max_seconds = 60.0 * check_positive_float("max_minutes", max_minutes)
+        super().__init__(max_minutes, clock)
         self.steps = check_int("steps", steps, minimum=1)
         self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
         self.measure_epochs = check_int("measure_epochs", measure_epochs, minimum=1)
-        self.decay, self.on_fit, self.clock = decay, on_fit, clock
+        self.decay, self.on_fit = decay, on_fit
         self.fitted = None  # the run's end once decided
-        self._start = self._mark = None
+        self._mark = None
         self._epochs = 0
-
-    def on_train_begin(self, logs=None):
-        if self._start is None:  # a resumed partial epoch is a second fit(); one clock
-            self._start = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
         now, step = self.clock(), int(self.model.train_steps.numpy())

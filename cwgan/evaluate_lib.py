@@ -155,11 +155,10 @@ class Judge:
                  real_images=None):
         self.classifier = classifier
         self.real_images = real_images or {}
-        pooled = [keras.layers.GlobalAveragePooling2D()(classifier.get_layer(name).output)
-                  if len(classifier.get_layer(name).output.shape) == 4
-                  else classifier.get_layer(name).output for name in FEATURE_LAYERS]
+        outputs = [classifier.get_layer(name).output for name in FEATURE_LAYERS]
+        pooled = [keras.layers.GlobalAveragePooling2D()(x) if len(x.shape) == 4 else x
+                  for x in outputs]
         self._features = keras.Model(classifier.inputs, pooled + [classifier.outputs[0]])
-        self._scales = None
         self.train_images, self.train_labels = train_images, train_labels
         layers = self._layer_features(train_images)[0]
         # Every layer the same total variance on the reference, D / L for D dimensions in
@@ -168,7 +167,7 @@ class Judge:
         share = sum(f.shape[1] for f in layers) / len(layers)
         self._scales = [np.sqrt(share / max(float(np.var(f, 0).sum()), 1e-12))
                         for f in layers]
-        self.train_features, _ = self.features(train_images)
+        self.train_features = self._scaled(layers)
         held_nn = nearest_distances(held_images, train_images)
         self.memorisation_threshold = float(np.quantile(held_nn, MEMORISATION_QUANTILE))
         self.held_images, self.held_labels = held_images, held_labels
@@ -190,7 +189,10 @@ class Judge:
         """`(features, probabilities)` of `images`: `FEATURE_LAYERS`' activations side by
         side, each layer scaled to the same total variance on the reference."""
         layers, probs = self._layer_features(images)
-        return np.concatenate([f * s for f, s in zip(layers, self._scales)], 1), probs
+        return self._scaled(layers), probs
+
+    def _scaled(self, layers):
+        return np.concatenate([f * s for f, s in zip(layers, self._scales)], 1)
 
     def _reference_sample(self, labels):
         """Reference features with as many of each class as `labels` has (as far as there
@@ -518,7 +520,7 @@ def validate(judge, classes, n_per_class=500, disturbances=None, seed=0):
                          f"classes={classes}. Expected at least two classes.")
     disturbances = DISTURBANCES if disturbances is None else disturbances
     images, labels = judge.floor_images(classes, n_per_class)
-    rows = [{"disturbance": "none", "strength": 0, **judge.metrics(images, labels)}]
+    rows = [{"disturbance": "none", "strength": 0, **judge.real_floor(classes, n_per_class)}]
     for kind, strengths in disturbances.items():
         for strength in strengths:
             if strength == 0:

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from cwgan.checkpoints import atomic_write
+from cwgan.checkpoints import GENERATOR_FILE, atomic_write
 from cwgan.data import load_mnist
 from cwgan.evaluate_lib import generate, split_training
 from cwgan.sampling import load_generator
@@ -191,8 +191,9 @@ def real_vs_generated(checkpoint_dir, out_path=None, data_dir=None, n=10, seed=0
     per_class = [floor[floor_labels == c][:n, ..., 0] for c in classes]
     shown = min(len(x) for x in per_class)  # as many of each class as the scarcest has
     if shown == 0:
-        raise ValueError(f"No real images of class {classes[[len(x) for x in per_class].index(0)]}"
-                         f" to show beside the generator's (data_dir={data_dir!r}).")
+        empty = next(c for c, x in zip(classes, per_class) if not len(x))
+        raise ValueError(f"No real images of class {empty} to show beside the generator's "
+                         f"(data_dir={data_dir!r}).")
     real = np.stack([x[:shown] for x in per_class])
     fake, _ = generate(generator, classes, info["latent_dim"], real.shape[1], seed)
     fake = fake[..., 0].reshape(real.shape)
@@ -224,7 +225,7 @@ def report(checkpoint_dir, out_path=None, samples_dir=None, data_dir=None):
     out_path = out_path or os.path.join(checkpoint_dir, "report.png")
     draw_report(records, grids[-1] if grids else None, out_path, title)
     beside = None
-    if os.path.isfile(os.path.join(checkpoint_dir, "generator.keras")):
+    if os.path.isfile(os.path.join(checkpoint_dir, GENERATOR_FILE)):
         beside = real_vs_generated(checkpoint_dir, os.path.join(
             os.path.dirname(os.path.abspath(out_path)), "real_vs_generated.png"), data_dir)
     return {"report": out_path, "real_vs_generated": beside, **corr}

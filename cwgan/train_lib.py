@@ -492,7 +492,7 @@ def _callbacks(config, metrics_path, chief=True, fit=True):
             callbacks.append(BestGenerator(os.path.join(config.checkpoint_dir, BEST_DIR),
                                            dataset=config.dataset))
     decay = LinearDecay(config.learning_rate, config.steps) if config.lr_decay else None
-    if decay:  # before the loggers: it adds the rate to the epoch's logs
+    if decay is not None:  # before the loggers: it adds the rate to the epoch's logs
         callbacks.append(decay)
     if chief:
         callbacks.append(JsonlLogger(metrics_path))
@@ -507,7 +507,8 @@ def _callbacks(config, metrics_path, chief=True, fit=True):
             callbacks.append(FitToTime(config.max_minutes, config.steps,
                                        config.steps_per_epoch, decay,
                                        _record_fit(config) if chief else None))
-        callbacks.append(TimeLimit(config.max_minutes))
+        else:
+            callbacks.append(TimeLimit(config.max_minutes))
     return callbacks
 
 
