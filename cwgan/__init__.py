@@ -1,8 +1,11 @@
 """cwgan: a conditional Wasserstein GAN (weight clipping, n_critic) on Keras 3.
 
 Public API:
-  - `load_mnist`, `make_dataset`, `make_stream`: data in [-1, 1] and batches grouped for
-    a train step (`make_stream`: endless, addressable by step, for exact resumption).
+  - `load_data` (an `ImageData`: MNIST, Fashion-MNIST, CIFAR-10, or your own folder of
+    class folders of images, in memory or streamed from disk), `load_mnist`,
+    `make_dataset`, `make_stream`, `make_file_stream`: data in [-1, 1] and batches
+    grouped for a train step (streams: endless, addressable by step, for exact
+    resumption). `coloured_digits`, `write_image_folder`: a folder of images to try.
   - `build_generator`, `build_critic`: the networks.
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
@@ -37,7 +40,9 @@ from cwgan.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
                              QualityEvaluation, SampleGrid, StopOnSignal,
                              TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.constraints import ClipConstraint  # noqa: E402
-from cwgan.data import load_mnist, make_dataset, make_stream  # noqa: E402
+from cwgan.data import (ImageData, load_data, load_mnist, make_dataset,  # noqa: E402
+                        make_file_stream, make_stream)
+from cwgan.demo_data import coloured_digits, write_image_folder  # noqa: E402
 from cwgan.distribute import STRATEGIES, make_strategy  # noqa: E402
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss  # noqa: E402
 from cwgan.model import ConditionalWGAN  # noqa: E402
@@ -52,13 +57,14 @@ from cwgan.train_lib import TrainConfig, build_model, train_model  # noqa: E402
 __version__ = "0.1.0"
 
 __all__ = [
-    "BestGenerator", "ClipConstraint", "ConditionalWGAN", "FitToTime", "JsonlLogger",
+    "BestGenerator", "ClipConstraint", "ConditionalWGAN", "FitToTime", "ImageData",
+    "JsonlLogger",
     "LinearDecay", "PRETRAINED_DIR", "QualityEvaluation", "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",
     "build_mlp_generator", "build_model", "build_networks", "class_morph",
-    "evaluate_checkpoint", "export_saved_model", "latent_walk", "load_generator",
-    "load_mnist", "make_dataset", "make_strategy", "make_stream", "sample",
-    "save_interpolation_grid", "train_model", "wasserstein_critic_loss",
-    "wasserstein_generator_loss",
+    "coloured_digits", "evaluate_checkpoint", "export_saved_model", "latent_walk",
+    "load_data", "load_generator", "load_mnist", "make_dataset", "make_file_stream",
+    "make_strategy", "make_stream", "sample", "save_interpolation_grid", "train_model",
+    "wasserstein_critic_loss", "wasserstein_generator_loss", "write_image_folder",
 ]

@@ -35,7 +35,8 @@ class SampleGrid(keras.callbacks.Callback):
         n_per_class: images per row. Defaults to 10.
         every_n_epochs: draw after every N-th epoch (and the last). Defaults to 1.
         seed: seed of the fixed noise. Defaults to 0.
-        class_names: labels shown on the rows, indexed by class. Defaults to the digits.
+        class_names: labels shown on the rows, indexed by class. Defaults to the model's
+            (`ConditionalWGAN.class_names`: the digits, or the data's class names).
         tensorboard_dir: if given, each grid is also logged there as a TensorBoard image
             ("samples"), at the generator iteration it was drawn. Defaults to None.
 
@@ -65,7 +66,7 @@ class SampleGrid(keras.callbacks.Callback):
             (self.n_per_class, self.model.latent_dim)).astype(np.float32)
         self._noise = np.tile(noise, (len(classes), 1))
         self._labels = np.repeat(classes, self.n_per_class)
-        names = self.class_names or [str(c) for c in range(10)]
+        names = self.class_names or self.model.class_names
         self.row_labels = [names[c] for c in classes]
 
     def on_epoch_end(self, epoch, logs=None):
@@ -73,7 +74,7 @@ class SampleGrid(keras.callbacks.Callback):
             return
         with self.model.averaged_generator() as generator:  # what is saved
             images = generator([self._noise, self._labels], training=False)
-        images = (np.asarray(images)[..., 0] + 1.0) / 2.0
+        images = (np.asarray(images) + 1.0) / 2.0
         images = images.reshape(len(self.row_labels), self.n_per_class, *images.shape[1:])
         iterations = int(self.model.generator_iterations.numpy())
         self.last_path = os.path.join(self.directory, f"grid_{epoch + 1:04d}.png")

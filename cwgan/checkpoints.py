@@ -162,6 +162,8 @@ def save_generator(model, directory, epoch, dataset="mnist", extra=None):
     write_json(os.path.join(directory, GENERATOR_CONFIG_FILE), {
         "latent_dim": model.latent_dim,
         "classes": list(model.classes),
+        "class_names": list(model.class_names),
+        "image_shape": list(model.image_shape),
         "dataset": dataset,
         "epoch": int(epoch),
         "generator_iterations": int(model.generator_iterations.numpy()),

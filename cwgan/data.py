@@ -1,17 +1,24 @@
-"""Loading MNIST-like data and turning it into the batches the WGAN trains on.
+"""Loading labelled images and turning them into the batches the WGAN trains on.
 
-`load_mnist` returns images scaled to [-1, 1] (the generator's tanh range) with integer
-labels. Sources, in order: `data_dir` if given (IDX files or a Keras-style `.npz`), else
-Keras' own loader (the user's cache or a download), else, when that fails, a bundled real
-subset (see `cwgan/bundled_data/README.md`) with one log line saying so.
+`load_data` returns an `ImageData`: the images (in memory, or the files they stream
+from), their labels, class names and shape. Sources: `data_dir` if given (a folder of
+class folders of PNG/JPEG images, see `cwgan.folder`; IDX files; or a Keras-style
+`.npz`), else Keras' own loader for `dataset` (mnist, fashion_mnist, cifar10: the user's
+cache or a download), else, for MNIST-like data when that fails, a local copy: the
+bundled real subset (see `cwgan/bundled_data/README.md`) with one log line saying so.
+`load_mnist` is the in-memory MNIST case as arrays scaled to [-1, 1] (the generator's
+tanh range).
 
 `make_dataset` groups `n_critic` real batches into one element, because one training step
 of `ConditionalWGAN` is one generator iteration and each of its critic updates takes a
 fresh real batch. `make_stream` is the same, endless and addressable by step, so that a
-resumed run sees exactly the batches the interrupted one would have.
+resumed run sees exactly the batches the interrupted one would have; `make_file_stream`
+is the same again, reading and decoding the files in parallel as it goes, for data that
+does not fit in memory.
 """
 
 import contextlib
+import dataclasses
 import glob
 import gzip
 import hashlib
@@ -24,10 +31,16 @@ import keras
 import numpy as np
 
 from cwgan.checks import check_int
+from cwgan import folder
 
 logger = logging.getLogger("cwgan")
 
-DATASETS = ("mnist", "fashion_mnist")
+DATASETS = ("mnist", "fashion_mnist", "cifar10")
+MNIST_LIKE = ("mnist", "fashion_mnist")
+DATA_CACHES = ("auto", "memory", "none")
+# data_cache="auto" keeps decoded images in memory when they take at most this share of
+# the machine's memory, else streams them from disk.
+MEMORY_SHARE = 0.25
 SPLITS = ("train", "test")
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
@@ -36,6 +49,10 @@ CLASS_NAMES = {
     "fashion_mnist": (
         "T-shirt", "Trouser", "Pullover", "Dress", "Coat",
         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    ),
+    "cifar10": (
+        "airplane", "automobile", "bird", "cat", "deer",
+        "dog", "frog", "horse", "ship", "truck",
     ),
 }
 
@@ -106,8 +123,9 @@ def _load_dir(data_dir, split, dataset):
     if not os.path.isdir(data_dir):
         raise FileNotFoundError(
             f"Invalid value for argument `data_dir`. Received: data_dir={data_dir!r}, "
-            "which is not a directory. Expected a directory holding IDX files "
-            "(train-images*idx3-ubyte[.gz] with the matching labels file) or mnist.npz."
+            "which is not a directory. Expected a folder with one subfolder of images per "
+            "class, or a directory holding IDX files (train-images*idx3-ubyte[.gz] with "
+            "the matching labels file) or mnist.npz."
         )
     pair = _find_idx_pair(data_dir, split)
     if pair is not None:
@@ -123,7 +141,8 @@ def _load_dir(data_dir, split, dataset):
     prefix = _IDX_PREFIX[split]
     raise FileNotFoundError(
         f"No {split} data in data_dir={data_dir!r}: expected {prefix}-images*idx3-ubyte[.gz] "
-        f"with the matching {prefix}-labels*idx1-ubyte[.gz], or {dataset}.npz."
+        f"with the matching {prefix}-labels*idx1-ubyte[.gz], or {dataset}.npz, or one "
+        "subfolder of PNG/JPEG images per class."
     )
 
 
@@ -137,7 +156,12 @@ def _load_default(split, dataset):
         images, labels = train if split == "train" else test
         return images, labels, f"keras.datasets.{dataset}"
     except Exception as e:  # Keras raises a bare Exception on a failed download.
-        reason = str(e).splitlines()[0][:200]
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
+    if dataset not in MNIST_LIKE:
+        raise FileNotFoundError(
+            f"keras.datasets.{dataset}.load_data() failed ({reason}): it downloads the data "
+            "on first use, so it needs the internet once (then Keras' cache). Offline, "
+            f"pass data_dir (--data_dir) a folder of class folders of images instead.")
     local = [SYSTEM_DIRS[dataset]] if dataset in SYSTEM_DIRS else [BUNDLED_DIR]
     for directory in local:
         if os.path.isdir(directory) and _find_idx_pair(directory, split):
@@ -153,24 +177,29 @@ def _load_default(split, dataset):
     )
 
 
-def parse_digits(digits):
-    """Returns the sorted tuple of classes to train on; None means all ten."""
+def parse_digits(digits, num_classes=NUM_CLASSES):
+    """Returns the sorted tuple of classes to train on; None means all `num_classes`.
+
+    With `num_classes=None` (not known yet: the data is not loaded), any distinct
+    non-negative integers are accepted and None stays None.
+    """
+    allowed = (f"in 0..{num_classes - 1}" if num_classes is not None else ">= 0")
     if digits is None:
-        return tuple(range(NUM_CLASSES))
+        return None if num_classes is None else tuple(range(num_classes))
     if isinstance(digits, (str, bytes)) or not hasattr(digits, "__iter__"):
         raise ValueError(
             f"Invalid value for argument `digits`. Received: digits={digits!r}. "
-            "Expected None (all ten) or a list of distinct integers in 0..9."
+            f"Expected None (all classes) or a list of distinct integers {allowed}."
         )
     digits = list(digits)
     bad = [d for d in digits if isinstance(d, bool) or not isinstance(d, (int, np.integer))
-           or not 0 <= d < NUM_CLASSES]
+           or d < 0 or (num_classes is not None and d >= num_classes)]
     if bad or not digits or len(set(digits)) != len(digits):
-        problem = ("it is empty" if not digits else f"{bad} not in 0..9" if bad
+        problem = ("it is empty" if not digits else f"{bad} not {allowed}" if bad
                    else "it repeats a digit")
         raise ValueError(
             f"Invalid value for argument `digits`. Received: digits={digits!r} ({problem}). "
-            "Expected None (all ten) or a list of distinct integers in 0..9."
+            f"Expected None (all classes) or a list of distinct integers {allowed}."
         )
     return tuple(sorted(int(d) for d in digits))
 
@@ -203,10 +232,20 @@ def load_mnist(digits=None, data_dir=None, dataset="mnist", split="train",
         pixels and labels returned}`, so that a run can tell the bundled 10,000 images
         from Keras' 60,000 (see `data_info`).
     """
-    if dataset not in DATASETS:
+    images, labels, info = _mnist_arrays(digits, data_dir, dataset, split)
+    scaled = images.astype(np.float32)[..., None] / 127.5 - 1.0
+    if return_info:
+        return scaled, labels, info
+    return scaled, labels
+
+
+def _mnist_arrays(digits, data_dir, dataset, split):
+    """`load_mnist`'s images as uint8 `(N, 28, 28)`, labels and info."""
+    if dataset not in MNIST_LIKE:
         raise ValueError(
             f"Invalid value for argument `dataset`. Received: dataset={dataset!r}. "
-            f"Expected one of {DATASETS}."
+            f"Expected one of {MNIST_LIKE} (IDX or npz files hold MNIST-like data; other "
+            "data: a folder of class folders, or cwgan.load_data)."
         )
     if split not in SPLITS:
         raise ValueError(
@@ -224,10 +263,7 @@ def load_mnist(digits=None, data_dir=None, dataset="mnist", split="train",
     if missing:
         raise ValueError(f"{source} has no images of the requested class(es) {missing}.")
     images, labels = images[keep], labels[keep].astype(np.int32)
-    scaled = images.astype(np.float32)[..., None] / 127.5 - 1.0
-    if return_info:
-        return scaled, labels, data_info(images, labels, source)
-    return scaled, labels
+    return images, labels, data_info(images, labels, source)
 
 
 def data_info(images, labels, source):
@@ -296,22 +332,18 @@ def steps_per_pass(num_images, batch_size, n_critic):
     return num_images // step_size
 
 
-def make_stream(images, labels, batch_size=64, n_critic=5, seed=0, start_step=0):
-    """An endless `tf.data.Dataset` of training steps, starting at step `start_step`.
+def _step_indices(num_images, batch_size, n_critic, seed, start_step):
+    """Endless `tf.data.Dataset` of each step's image indices, from step `start_step`.
 
-    Elements are as in `make_dataset`. Pass p over the data is shuffled by a permutation
-    that depends only on `(seed, p)`, so step k is the same batch in every process: a run
-    resumed at generator iteration k continues with the batches it would have seen.
-    Skipping to `start_step` costs nothing (indices are skipped before any image is read).
+    Pass p over the data is shuffled by a permutation that depends only on `(seed, p)`,
+    so step k is the same batch in every process, and skipping costs nothing.
     """
     import tensorflow as tf
 
-    per_pass = steps_per_pass(len(images), batch_size, n_critic)
+    per_pass = steps_per_pass(num_images, batch_size, n_critic)
     step_size = batch_size * n_critic
     seed = check_int("seed", seed, minimum=0)
     start_step = check_int("start_step", start_step, minimum=0)
-    num_images = len(images)
-    images, labels = tf.constant(images), tf.constant(labels)
 
     def one_pass(p):
         order = tf.argsort(tf.random.stateless_uniform(
@@ -320,6 +352,260 @@ def make_stream(images, labels, batch_size=64, n_critic=5, seed=0, start_step=0)
         return tf.data.Dataset.from_tensor_slices(steps)
 
     first_pass, offset = divmod(start_step, per_pass)
-    ds = tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass).skip(offset)
-    ds = ds.map(lambda idx: (tf.gather(images, idx), tf.gather(labels, idx)))
+    return tf.data.Dataset.range(first_pass, 2**62).flat_map(one_pass).skip(offset)
+
+
+def to_unit_range(images):
+    """uint8 pixels (numpy or TF) -> float32 in [-1, 1]; float images pass unchanged."""
+    import tensorflow as tf
+
+    if images.dtype in (np.uint8, tf.uint8):
+        return tf.cast(images, tf.float32) / 127.5 - 1.0
+    return tf.cast(images, tf.float32)
+
+
+def make_stream(images, labels, batch_size=64, n_critic=5, seed=0, start_step=0):
+    """An endless `tf.data.Dataset` of training steps, starting at step `start_step`.
+
+    Elements are as in `make_dataset` (images float32 in [-1, 1]; `images` may be given
+    as float32 in [-1, 1] or as uint8 pixels). Pass p over the data is shuffled by a
+    permutation that depends only on `(seed, p)`, so step k is the same batch in every
+    process: a run resumed at generator iteration k continues with the batches it would
+    have seen. Skipping to `start_step` costs nothing (indices are skipped before any
+    image is read).
+    """
+    import tensorflow as tf
+
+    ds = _step_indices(len(images), batch_size, n_critic, seed, start_step)
+    images, labels = tf.constant(images), tf.constant(labels)
+    ds = ds.map(lambda idx: (to_unit_range(tf.gather(images, idx)), tf.gather(labels, idx)))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def read_image(path, image_shape, resize=False):
+    """TF op: one image file -> float32 `image_shape` in [-1, 1] (resized if asked)."""
+    import tensorflow as tf
+
+    image = folder.decode(tf.io.read_file(path), image_shape[-1])
+    if resize:
+        image = tf.image.resize(image, image_shape[:2], antialias=True)
+        image = tf.round(tf.clip_by_value(image, 0.0, 255.0))
+    return tf.ensure_shape(to_unit_range(image), image_shape)
+
+
+def make_file_stream(paths, labels, image_shape, batch_size=64, n_critic=5, seed=0,
+                     start_step=0, resize=False):
+    """`make_stream` for images in files: the same steps (the same batches, in the same
+    order), each file read and decoded when its step comes, in parallel, a few steps
+    ahead (prefetch), so memory holds a few steps' images whatever the data's size.
+
+    Args:
+        paths: one image file per image (PNG or JPEG).
+        labels: int labels, one per path.
+        image_shape: `(height, width, channels)` of the images as trained.
+        resize: resize each image to `image_shape` (else they must all have it).
+    """
+    import tensorflow as tf
+
+    step_size = batch_size * n_critic
+    ds = _step_indices(len(paths), batch_size, n_critic, seed, start_step)
+    paths, labels = tf.constant(list(paths)), tf.constant(labels)
+    image_shape = tuple(image_shape)
+    ds = ds.flat_map(tf.data.Dataset.from_tensor_slices)  # one index per element
+    ds = ds.map(lambda i: (read_image(tf.gather(paths, i), image_shape, resize),
+                           tf.gather(labels, i)),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(step_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    """Labelled training images and what a run needs to know about them.
+
+    Either `images` holds every image in memory (uint8), or `paths` names the file of
+    each, streamed from disk as training goes (`stream`).
+
+    Attributes:
+        labels: int32 `(N,)`, values indexing `class_names`.
+        class_names: every class's name (label i is `class_names[i]`), also of classes
+            not kept (`load_data(classes=...)`), so labels keep their meaning.
+        image_shape: `(height, width, channels)` as trained (after any resize).
+        info: `{"source", "images", "sha256"}` (see `data_info`), plus `"image_size"`
+            when resized: the data's identity, recorded with a run.
+        images: uint8 `(N,) + image_shape`, or None when streamed.
+        paths: one file per image when streamed (else None).
+        resize: whether streamed files are resized to `image_shape` when read.
+        dataset: "mnist", "fashion_mnist", "cifar10", or "folder" for a folder of images.
+    """
+
+    labels: np.ndarray
+    class_names: tuple
+    image_shape: tuple
+    info: dict
+    images: object = None
+    paths: object = None
+    resize: bool = False
+    dataset: str = "mnist"
+
+    def __len__(self):
+        return len(self.labels)
+
+    @property
+    def num_classes(self):
+        return len(self.class_names)
+
+    @property
+    def in_memory(self):
+        return self.images is not None
+
+    def stream(self, batch_size=64, n_critic=5, seed=0, start_step=0):
+        """The training steps from `start_step` on (see `make_stream`): the same steps
+        whether the images are in memory or streamed from their files."""
+        if self.in_memory:
+            return make_stream(self.images, self.labels, batch_size, n_critic, seed,
+                               start_step)
+        return make_file_stream(self.paths, self.labels, self.image_shape, batch_size,
+                                n_critic, seed, start_step, self.resize)
+
+    def take(self, indices):
+        """float32 images `(len(indices),) + image_shape` in [-1, 1] (read from their
+        files when streamed)."""
+        indices = np.asarray(indices, np.int64)
+        if self.in_memory:
+            return np.asarray(to_unit_range(self.images[indices]))
+        return np.asarray(_decode_files([self.paths[i] for i in indices], self.image_shape,
+                                        self.resize, unit_range=True))
+
+
+def _decode_files(paths, image_shape, resize, unit_range=False):
+    """Every file decoded (in parallel, in order) into one array: float32 in [-1, 1] with
+    `unit_range`, else uint8."""
+    import tensorflow as tf
+
+    out = np.empty((len(paths),) + tuple(image_shape),
+                   np.float32 if unit_range else np.uint8)
+    ds = tf.data.Dataset.from_tensor_slices(list(paths) or [""])
+    ds = ds.take(len(paths)).map(lambda p: read_image(p, image_shape, resize),
+                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    for i, image in enumerate(ds.batch(256).prefetch(2)):
+        image = image.numpy()
+        out[i * 256:i * 256 + len(image)] = image if unit_range else np.round(
+            (image + 1.0) * 127.5).astype(np.uint8)
+    return out
+
+
+def resize_images(images, size):
+    """uint8 `(N, h, w, c)` -> uint8 `(N, size, size, c)` (antialiased bilinear)."""
+    import tensorflow as tf
+
+    out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
+    for start in range(0, len(images), 1024):
+        chunk = tf.image.resize(images[start:start + 1024], (size, size), antialias=True)
+        out[start:start + 1024] = np.round(np.clip(chunk.numpy(), 0, 255)).astype(np.uint8)
+    return out
+
+
+def _memory_bytes():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 4 << 30  # unknown: assume a small machine
+
+
+def _keep_in_memory(data_cache, num_images, image_shape):
+    if data_cache not in DATA_CACHES:
+        raise ValueError(f"Invalid value for argument `data_cache`. Received: data_cache="
+                         f"{data_cache!r}. Expected one of {DATA_CACHES}.")
+    if data_cache != "auto":
+        return data_cache == "memory"
+    return num_images * int(np.prod(image_shape)) <= MEMORY_SHARE * _memory_bytes()
+
+
+def _check_image_size(image_size):
+    if image_size is not None:
+        return check_int("image_size", image_size, minimum=4)
+    return None
+
+
+def load_data(dataset="mnist", data_dir=None, classes=None, split="train", image_size=None,
+              data_cache="auto"):
+    """Loads labelled images for training a conditional GAN: an `ImageData`.
+
+    Example:
+
+    >>> data = cwgan.load_data(data_dir="my_images")   # my_images/cat/*.png, dog/...
+    >>> data.class_names, data.image_shape, len(data)
+    (('cat', 'dog'), (32, 32, 3), 2000)
+
+    Args:
+        dataset: `"mnist"`, `"fashion_mnist"` or `"cifar10"` (Keras' loaders); with a
+            `data_dir` of IDX/npz files, names the data's classes.
+        data_dir: a folder with one subfolder of PNG/JPEG images per class (see
+            `cwgan.folder`), or IDX files / an `.npz` as for `load_mnist`.
+        classes: class indices to keep, e.g. `[3, 7]`. Defaults to all.
+        split: `"train"` or `"test"`.
+        image_size: resize every image to `image_size` x `image_size`. Defaults to the
+            data's own size.
+        data_cache: `"memory"` (decode every image once and keep them), `"none"` (stream
+            image files from disk as training reads them: memory stays flat whatever the
+            folder's size) or `"auto"` (memory when the decoded images take at most a
+            quarter of the machine's memory). In-memory sources (IDX, npz, Keras) are
+            always in memory.
+
+    Raises:
+        ValueError, FileNotFoundError: bad or missing data, with the file or folder named.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"Invalid value for argument `dataset`. Received: dataset="
+                         f"{dataset!r}. Expected one of {DATASETS}.")
+    if split not in SPLITS:
+        raise ValueError(f"Invalid value for argument `split`. Received: split={split!r}. "
+                         f"Expected one of {SPLITS}.")
+    image_size = _check_image_size(image_size)
+    if data_dir is not None and folder.is_image_folder(os.fspath(data_dir)):
+        return _load_folder(os.fspath(data_dir), classes, split, image_size, data_cache)
+    if data_dir is not None or dataset in MNIST_LIKE:
+        images, labels, info = _mnist_arrays(classes, data_dir, dataset, split)
+        class_names = CLASS_NAMES.get(dataset, CLASS_NAMES["mnist"])
+    else:
+        images, labels, source = _load_default(split, dataset)
+        images = np.asarray(images)
+        labels = np.asarray(labels).reshape(-1).astype(np.int32)
+        class_names = CLASS_NAMES[dataset]
+        keep = np.isin(labels, parse_digits(classes, len(class_names)))
+        images, labels = images[keep], labels[keep]
+        info = data_info(images, labels, source)
+    if images.ndim == 3:
+        images = images[..., None]
+    if image_size is not None and images.shape[1:3] != (image_size, image_size):
+        images = resize_images(images, image_size)
+        info = info | {"image_size": image_size}
+    return ImageData(labels, tuple(class_names), tuple(images.shape[1:]), info, images,
+                     dataset=dataset)
+
+
+def _load_folder(root, classes, split, image_size, data_cache):
+    from cwgan.checkpoints import cache_dir
+
+    scanned = folder.scan_folder(root, split, resized=image_size is not None,
+                                 cache_dir=cache_dir())
+    keep = np.isin(scanned.labels, parse_digits(classes, len(scanned.class_names)))
+    paths = tuple(p for p, k in zip(scanned.paths, keep) if k)
+    labels = scanned.labels[keep]
+    channels = scanned.image_shape[-1]
+    shape = ((image_size, image_size, channels) if image_size is not None
+             else scanned.image_shape)
+    info = {"source": root + ("" if split == "train" else f" ({split})"),
+            "images": len(paths), "sha256": scanned.sha256}
+    if classes is not None:  # a subset: its own identity
+        info["sha256"] = hashlib.sha256(
+            (scanned.sha256 + str(sorted(set(labels.tolist())))).encode()).hexdigest()
+    if image_size is not None:
+        info["image_size"] = image_size
+    resize = image_size is not None
+    if _keep_in_memory(data_cache, len(paths), shape):
+        images = _decode_files(paths, shape, resize)
+        return ImageData(labels, scanned.class_names, shape, info, images, dataset="folder")
+    logger.info("Streaming %d images from %s (data_cache=%s).", len(paths), root, data_cache)
+    return ImageData(labels, scanned.class_names, shape, info, paths=paths, resize=resize,
+                     dataset="folder")

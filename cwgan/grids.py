@@ -14,9 +14,11 @@ _PAD = 2  # pixels between tiles
 
 
 def tile(images):
-    """Tiles `(rows, cols, h, w)` images in [0, 1] into one `(H, W)` mosaic."""
-    rows, cols, h, w = images.shape
-    mosaic = np.ones((rows * (h + _PAD) - _PAD, cols * (w + _PAD) - _PAD), np.float32)
+    """Tiles `(rows, cols, h, w)` (grey) or `(rows, cols, h, w, c)` images in [0, 1] into
+    one `(H, W)` or `(H, W, c)` mosaic (white between tiles)."""
+    rows, cols, h, w = images.shape[:4]
+    mosaic = np.ones((rows * (h + _PAD) - _PAD, cols * (w + _PAD) - _PAD) + images.shape[4:],
+                     np.float32)
     for r in range(rows):
         for c in range(cols):
             mosaic[r * (h + _PAD):r * (h + _PAD) + h, c * (w + _PAD):c * (w + _PAD) + w] = \
@@ -24,10 +26,19 @@ def tile(images):
     return mosaic
 
 
+def _squeeze_grey(images):
+    """`(..., h, w, 1)` -> `(..., h, w)`; 2-d tiles and 3-channel tiles unchanged."""
+    return images[..., 0] if images.ndim == 5 and images.shape[-1] == 1 else images
+
+
 def grid_figure(images, row_labels, title=None):
-    """A matplotlib `Figure` of `(rows, cols, 28, 28)` images with labelled rows."""
-    rows, cols, h, _ = images.shape
-    fig = Figure(figsize=(0.45 * cols + 0.6, 0.45 * rows + (0.4 if title else 0.1)),
+    """A matplotlib `Figure` of `(rows, cols, h, w)` grey or `(rows, cols, h, w, 3)` colour
+    images in [0, 1] with labelled rows."""
+    images = _squeeze_grey(np.asarray(images))
+    rows, cols, h = images.shape[:3]
+    scale = 0.45 * max(h / 28, 1.0)  # inches per tile: 28 pixels, or more for big ones
+    width = max(0.6, max(len(str(label)) for label in row_labels) * 0.08 + 0.3)
+    fig = Figure(figsize=(scale * cols + width, scale * rows + (0.4 if title else 0.1)),
                  dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()

@@ -11,7 +11,7 @@ from keras import ops
 from cwgan.checks import (check_int, check_momentum, check_positive_float, check_seed,
                           check_warmup)
 from cwgan.constraints import ClipConstraint
-from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, parse_digits
+from cwgan.data import NUM_CLASSES, parse_digits
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from cwgan.networks import build_critic, build_generator
 
@@ -41,6 +41,19 @@ def _dense(grads):
     return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
 
 
+def _class_names(class_names, num_classes):
+    """`class_names` as a tuple of `num_classes` distinct strings (default: "0", "1", ...)."""
+    if class_names is None:
+        return tuple(str(c) for c in range(num_classes))
+    names = tuple(class_names) if not isinstance(class_names, str) else ()
+    if len(names) != num_classes or len(set(names)) != len(names) or not all(
+            isinstance(n, str) and n for n in names):
+        raise ValueError(f"Invalid value for argument `class_names`. Received: class_names="
+                         f"{class_names!r}. Expected {num_classes} distinct non-empty "
+                         "strings, one per class.")
+    return names
+
+
 @keras.saving.register_keras_serializable(package="cwgan")
 class ConditionalWGAN(keras.Model):
     """A conditional WGAN (Arjovsky et al. 2017, Algorithm 1, with labels).
@@ -51,8 +64,9 @@ class ConditionalWGAN(keras.Model):
     generator update. Losses are the Wasserstein ones (no sigmoid, no log).
 
     Each element of the training data is `(images, labels)` holding the `n_critic` real
-    batches stacked, shapes `(n_critic * batch_size, 28, 28, 1)` in [-1, 1] and
-    `(n_critic * batch_size,)`; `cwgan.make_dataset` builds such a dataset.
+    batches stacked, shapes `(n_critic * batch_size,) + image_shape` in [-1, 1] and
+    `(n_critic * batch_size,)`; `cwgan.make_dataset` (or `ImageData.stream`) builds such
+    a dataset. `image_shape` is the generator's output shape (28x28x1 by default).
 
     Under a `tf.distribute` strategy (build and compile the model inside
     `strategy.scope()`; see `cwgan.distribute` and docs/distributed.md), `batch_size` is
@@ -76,7 +90,11 @@ class ConditionalWGAN(keras.Model):
             critic starts inside the box, as in the paper's code).
         latent_dim: length of the noise vector. Defaults to 100.
         classes: the labels trained on, e.g. `[3, 7]`; recorded so that sampling can
-            refuse other labels. Defaults to all ten.
+            refuse other labels. Defaults to all `num_classes`.
+        num_classes: how many label values there are (labels 0..num_classes-1), for the
+            default networks. Defaults to 10.
+        class_names: each label's name (recorded for grids, sampling by name and the
+            export). Defaults to the digits' ("0".."9") or the label numbers.
         n_critic: critic updates per generator update. Defaults to 5.
         clip_value: the clip c. Defaults to 0.01.
         seed: seed of the noise drawn inside the train step. Defaults to None.
@@ -101,7 +119,8 @@ class ConditionalWGAN(keras.Model):
 
     def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
                  n_critic=5, clip_value=0.01, seed=None, constraint="clip", gp_weight=10.0,
-                 n_critic_warmup=0, ema=0.0, **kwargs):
+                 n_critic_warmup=0, ema=0.0, num_classes=NUM_CLASSES, class_names=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if constraint not in CONSTRAINTS:
             raise ValueError(f"Invalid value for argument `constraint`. Received: "
@@ -109,7 +128,9 @@ class ConditionalWGAN(keras.Model):
         self.constraint = constraint
         self.gp_weight = check_positive_float("gp_weight", gp_weight)
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
-        self.classes = parse_digits(classes)
+        self.num_classes = check_int("num_classes", num_classes, minimum=2)
+        self.classes = parse_digits(classes, self.num_classes)
+        self.class_names = _class_names(class_names, self.num_classes)
         self.n_critic = check_int("n_critic", n_critic, minimum=1)
         self.n_critic_warmup = check_warmup(n_critic_warmup, self.n_critic)
         if self.n_critic_warmup and self._replicated():
@@ -119,9 +140,10 @@ class ConditionalWGAN(keras.Model):
         self.seed = check_seed("seed", seed)
         self.clip = ClipConstraint(clip_value)
         self.clip_value = self.clip.clip_value
-        self.generator = (build_generator(self.latent_dim, NUM_CLASSES)
+        self.generator = (build_generator(self.latent_dim, self.num_classes)
                           if generator is None else generator)
-        self.critic = build_critic(NUM_CLASSES) if critic is None else critic
+        self.critic = build_critic(self.num_classes) if critic is None else critic
+        self.image_shape = tuple(self.generator.outputs[0].shape[1:])
         generator_latent = self.generator.inputs[0].shape[-1]
         if generator_latent != self.latent_dim:
             raise ValueError(
@@ -287,7 +309,8 @@ class ConditionalWGAN(keras.Model):
                 f"{self.n_critic}. Each step takes n_critic real batches stacked; build "
                 "the dataset with cwgan.make_dataset(..., n_critic=model.n_critic) (under "
                 "a strategy, with a batch_size divisible by the number of replicas).")
-        images = ops.reshape(ops.cast(images, "float32"), (self.n_critic, -1) + IMAGE_SHAPE)
+        images = ops.reshape(ops.cast(images, "float32"),
+                             (self.n_critic, -1) + self.image_shape)
         labels = ops.reshape(ops.cast(labels, "int32"), (self.n_critic, -1))
         critic_loss = estimate = penalty = 0.0
         for i in range(self.n_critic):
@@ -435,6 +458,8 @@ class ConditionalWGAN(keras.Model):
             "critic": keras.saving.serialize_keras_object(self.critic),
             "latent_dim": self.latent_dim,
             "classes": list(self.classes),
+            "num_classes": self.num_classes,
+            "class_names": list(self.class_names),
             "n_critic": self.n_critic,
             "clip_value": self.clip_value,
             "seed": self.seed,

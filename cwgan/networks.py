@@ -1,4 +1,4 @@
-"""The generator and critic networks, sized for 28x28 images on a CPU.
+"""The generator and critic networks, shaped by the data (28x28 grey MNIST by default).
 
 Two families: "dcgan" (convolutional) and "mlp" (fully connected; several times fewer
 operations per image, so several times more iterations in the same time on a CPU).
@@ -10,39 +10,76 @@ Both are functional `keras.Model`s built from stock layers only, so a saved
 
 Calling convention, for both: `net([x, labels])` with integer labels of shape `(batch,)`.
 Built under the `mixed_float16` policy they compute in float16 but keep float32 outputs.
+
+Image sizes: the convolutional networks double (or halve) a small map k times, so they
+take square sizes s * 2^k with a start s of 4 to 8 and k >= 2 (`conv_plan`): 16, 20, 24,
+28, 32, 40, 48, 56, 64, 80, 96, 112, 128, ...; 1 (grey) or 3 (colour) channels.
 """
 
 import keras
+import numpy as np
 from keras import layers
 
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES
 
 
 UPSAMPLINGS = ("transpose", "resize")
+CHANNELS = (1, 3)
+
+
+def conv_plan(image_shape):
+    """`(start, doublings)` of the convolutional networks for square `image_shape`
+    `(size, size, channels)`: the generator grows a start x start map by `doublings`
+    stride-2 steps (28: 7 -> 14 -> 28; 64: 8 -> 16 -> 32 -> 64), the critic shrinks the
+    image by as many.
+
+    Raises:
+        ValueError: a size that is not square, not start * 2^k (start 4 to 8, k >= 2), or
+            a channel count other than 1 or 3; the message lists the sizes allowed.
+    """
+    image_shape = tuple(image_shape)
+    if len(image_shape) != 3 or image_shape[0] != image_shape[1] or \
+            image_shape[2] not in CHANNELS:
+        raise ValueError(f"Invalid image shape {image_shape}: expected (size, size, 1) or "
+                         "(size, size, 3), square images of 1 or 3 channels.")
+    size, doublings = image_shape[0], 0
+    while (size > 8 or doublings < 2) and size % 2 == 0:
+        size, doublings = size // 2, doublings + 1
+    if doublings < 2 or not 4 <= size <= 8:
+        allowed = sorted({s << k for s in range(4, 9) for k in range(2, 6)})[:14]
+        raise ValueError(
+            f"Invalid image size {image_shape[0]}: the convolutional networks take square "
+            f"sizes start * 2^k with start 4 to 8 and k >= 2, e.g. {allowed} (and larger). "
+            "Pass image_size (--image_size) to resize the data to one of them.")
+    return size, doublings
 
 
 def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding_dim=50,
-                    upsampling="transpose"):
+                    upsampling="transpose", image_shape=IMAGE_SHAPE):
     """Maps (noise, label) to an image in [-1, 1].
 
-    The label is embedded and joined to the noise; a dense layer and two stride-2
-    upsamplings grow a 7x7 map to 28x28. Batch normalisation is fine here: the
-    generator's loss is a mean over the batch anyway.
+    The label is embedded and joined to the noise; a dense layer and stride-2
+    upsamplings grow a small map to the image (28x28: 7x7, then 14x14, then 28x28; see
+    `conv_plan`), halving the channels at each step. Batch normalisation is fine here:
+    the generator's loss is a mean over the batch anyway.
 
     Args:
         latent_dim: length of the noise vector z ~ N(0, I).
         num_classes: number of label values (labels are 0..num_classes-1).
-        width: channels of the last hidden layer; the 7x7 layer has twice as many.
+        width: channels of the last hidden layer; each layer before it has twice as many
+            as the next (28x28: 2 * width at 7x7).
         embedding_dim: length of the learned label embedding.
         upsampling: "transpose" (4x4 stride-2 transposed convolutions, DCGAN's) or
             "resize" (nearest-neighbour 2x resize, then a 3x3 convolution: every output pixel
             sees the same number of weights, so none of the checkerboard that uneven
             overlap of transposed kernels leaves; Odena et al. 2016).
+        image_shape: `(size, size, channels)` of the images; see `conv_plan`.
 
     Returns:
         A `keras.Model` taking `[noise (batch, latent_dim) float32, labels (batch,) int]`
-        and returning images of shape `(batch, 28, 28, 1)` in [-1, 1] (tanh).
+        and returning images of shape `(batch,) + image_shape` in [-1, 1] (tanh).
     """
+    start, doublings = conv_plan(image_shape)
     if upsampling not in UPSAMPLINGS:
         raise ValueError(f"Invalid value for argument `upsampling`. Received: "
                          f"upsampling={upsampling!r}. Expected one of {UPSAMPLINGS}.")
@@ -57,15 +94,18 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     label = keras.Input(shape=(), dtype="int32", name="label")
     embedded = layers.Embedding(num_classes, embedding_dim, name="label_embedding")(label)
     x = layers.Concatenate(name="noise_and_label")([noise, embedded])
-    x = layers.Dense(7 * 7 * 2 * width, use_bias=False)(x)
+    filters = width * 2 ** (doublings - 1)
+    x = layers.Dense(start * start * filters, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-    x = layers.Reshape((7, 7, 2 * width))(x)
-    x = up(x, width, use_bias=False)
-    x = layers.BatchNormalization()(x)
-    x = layers.ReLU()(x)
+    x = layers.Reshape((start, start, filters))(x)
+    for _ in range(doublings - 1):
+        filters //= 2
+        x = up(x, filters, use_bias=False)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
     # float32 output even under mixed precision: the critic compares it with real images.
-    image = up(x, IMAGE_SHAPE[-1], activation="tanh", dtype="float32", name="image")
+    image = up(x, image_shape[-1], activation="tanh", dtype="float32", name="image")
     return keras.Model([noise, label], image, name="generator")
 
 
@@ -90,7 +130,8 @@ def _check_conditioning(conditioning):
                          f"conditioning={conditioning!r}. Expected one of {CONDITIONINGS}.")
 
 
-def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat"):
+def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
+                 image_shape=IMAGE_SHAPE):
     """Maps (image, label) to an unbounded real score f(image | label).
 
     The label enters as one-hot planes stacked onto the image. A learned embedding would
@@ -104,32 +145,36 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat"):
 
     Args:
         num_classes: number of label values.
-        width: channels of the first convolution; the second has twice as many.
+        width: channels of the first convolution; each next one has twice as many
+            (one stride-2 convolution per doubling of the generator, see `conv_plan`).
         conditioning: "concat" (one-hot planes) or "projection" (planes and a projection
             of a label embedding onto the last features).
+        image_shape: `(size, size, channels)` of the images.
 
     Returns:
-        A `keras.Model` taking `[images (batch, 28, 28, 1), labels (batch,) int]` and
+        A `keras.Model` taking `[images (batch,) + image_shape, labels (batch,) int]` and
         returning scores of shape `(batch, 1)`.
     """
     _check_conditioning(conditioning)
-    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    _, doublings = conv_plan(image_shape)
+    image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
     planes = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
     planes = layers.Reshape((1, 1, num_classes))(planes)
-    planes = layers.UpSampling2D(size=IMAGE_SHAPE[:2], name="label_planes")(planes)
+    planes = layers.UpSampling2D(size=tuple(image_shape[:2]), name="label_planes")(planes)
     x = layers.Concatenate(name="image_and_label")([image, planes])
-    x = layers.Conv2D(width, 4, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Conv2D(2 * width, 4, strides=2, padding="same")(x)
-    x = layers.LeakyReLU(0.2)(x)
+    for i in range(doublings):
+        x = layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same")(x)
+        x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     return keras.Model([image, label], _score(x, label, num_classes, conditioning),
                        name="critic")
 
 
-def build_mlp_generator(latent_dim=100, num_classes=NUM_CLASSES, width=256, embedding_dim=50):
-    """Fully connected (noise, label) -> image in [-1, 1]: widths w, 2w, 4w, then 784.
+def build_mlp_generator(latent_dim=100, num_classes=NUM_CLASSES, width=256, embedding_dim=50,
+                        image_shape=IMAGE_SHAPE):
+    """Fully connected (noise, label) -> image in [-1, 1]: widths w, 2w, 4w, then the
+    image's pixels (any `image_shape`).
 
     Same calling convention and output as `build_generator`.
     """
@@ -142,19 +187,20 @@ def build_mlp_generator(latent_dim=100, num_classes=NUM_CLASSES, width=256, embe
         if i:
             x = layers.BatchNormalization()(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dense(IMAGE_SHAPE[0] * IMAGE_SHAPE[1], activation="tanh", dtype="float32")(x)
-    image = layers.Reshape(IMAGE_SHAPE, dtype="float32", name="image")(x)
+    x = layers.Dense(int(np.prod(image_shape)), activation="tanh", dtype="float32")(x)
+    image = layers.Reshape(tuple(image_shape), dtype="float32", name="image")(x)
     return keras.Model([noise, label], image, name="generator")
 
 
-def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat"):
+def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat",
+                     image_shape=IMAGE_SHAPE):
     """Fully connected (image, label) -> score: widths 2w, 2w, w; no batch norm.
 
     The label joins the flattened image as a one-hot vector (full scale, see
     `build_critic`), and with "projection" also through the projection head.
     """
     _check_conditioning(conditioning)
-    image = keras.Input(shape=IMAGE_SHAPE, name="image")
+    image = keras.Input(shape=tuple(image_shape), name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
     onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
     x = layers.Concatenate(name="image_and_label")([layers.Flatten()(image), onehot])
@@ -165,18 +211,19 @@ def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat"):
 
 
 def build_networks(architecture="dcgan", latent_dim=100, width=None, conditioning="concat",
-                   num_classes=NUM_CLASSES, upsampling="transpose"):
+                   num_classes=NUM_CLASSES, upsampling="transpose", image_shape=IMAGE_SHAPE):
     """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp).
 
     `upsampling` is the dcgan generator's (see `build_generator`); the mlp has none.
     """
     if architecture == "dcgan":
         width = width or 64
-        return (build_generator(latent_dim, num_classes, width, upsampling=upsampling),
-                build_critic(num_classes, width, conditioning))
+        return (build_generator(latent_dim, num_classes, width, upsampling=upsampling,
+                                image_shape=image_shape),
+                build_critic(num_classes, width, conditioning, image_shape))
     if architecture == "mlp":
         width = width or 256
-        return (build_mlp_generator(latent_dim, num_classes, width),
-                build_mlp_critic(num_classes, width, conditioning))
+        return (build_mlp_generator(latent_dim, num_classes, width, image_shape=image_shape),
+                build_mlp_critic(num_classes, width, conditioning, image_shape))
     raise ValueError(f"Invalid value for argument `architecture`. Received: architecture="
                      f"{architecture!r}. Expected one of {ARCHITECTURES}.")

@@ -17,7 +17,7 @@ import numpy as np
 from cwgan.checkpoints import (ENV_VAR, GENERATOR_CONFIG_FILE, GENERATOR_FILE,
                                find_checkpoint_dir, read_json)
 from cwgan.checks import check_int, check_seed
-from cwgan.data import NUM_CLASSES
+from cwgan.data import CLASS_NAMES, IMAGE_SHAPE
 
 MAX_SAMPLES = 100_000  # 100k images are 314 MB of float32; more is surely a mistake.
 _CHUNK = 1024  # images generated per call, to bound peak memory.
@@ -29,8 +29,9 @@ PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretr
 def load_generator(checkpoint_dir=None):
     """Loads `(generator, info)` from a checkpoint directory (see `find_checkpoint_dir`).
 
-    `info` is the dict of `generator.json` (latent_dim, classes, ...). Loaded models are
-    cached until the file changes.
+    `info` is the dict of `generator.json` (latent_dim, classes, class_names,
+    image_shape, ...; generators saved before cwgan recorded names and shapes get the
+    digits' and 28x28x1). Loaded models are cached until the file changes.
     """
     directory = find_checkpoint_dir(checkpoint_dir)
     model_path = os.path.join(directory, GENERATOR_FILE)
@@ -73,8 +74,17 @@ def _read_info(path):
         info = read_json(path)
         latent_dim, classes = info["latent_dim"], info["classes"]
         check_int("latent_dim", latent_dim, minimum=1)
-        if not classes or not all(isinstance(c, int) and 0 <= c < NUM_CLASSES for c in classes):
-            raise ValueError(f"classes={classes!r}")
+        info.setdefault("class_names", list(CLASS_NAMES.get(info.get("dataset"),
+                                                            CLASS_NAMES["mnist"])))
+        info.setdefault("image_shape", list(IMAGE_SHAPE))
+        names = info["class_names"]
+        if not classes or not all(isinstance(c, int) and 0 <= c < len(names)
+                                  for c in classes):
+            raise ValueError(f"classes={classes!r} with {len(names)} class names")
+        if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+            raise ValueError(f"class_names={names!r}")
+        info["image_shape"] = tuple(check_int("image_shape", d, minimum=1)
+                                    for d in info["image_shape"])
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{path} is not a cwgan generator description ({type(e).__name__}: "
                          f"{e}); expected JSON with latent_dim and classes.") from None
@@ -82,24 +92,57 @@ def _read_info(path):
 
 
 def _check_generator(generator, info, path):
-    """Refuses a model that is not a `[noise, label] -> 28x28x1 image` generator."""
+    """Refuses a model that is not a `[noise, label] -> image` generator of the shapes
+    `generator.json` describes."""
     inputs = getattr(generator, "inputs", None) or []
     shapes = [tuple(x.shape) for x in inputs]
     output = tuple(getattr(generator, "output_shape", ()) or ())
-    if shapes != [(None, info["latent_dim"]), (None,)] or output != (None, 28, 28, 1):
+    expected = (None,) + tuple(info["image_shape"])
+    if shapes != [(None, info["latent_dim"]), (None,)] or output != expected:
         raise ValueError(
             f"{path} is not a cwgan generator for latent_dim={info['latent_dim']}: it takes "
             f"inputs of shapes {shapes} and returns {output}; expected [(None, "
-            f"{info['latent_dim']}), (None,)] -> (None, 28, 28, 1).")
+            f"{info['latent_dim']}), (None,)] -> {expected}.")
 
 
-def _check_labels(label, n, classes):
-    if isinstance(label, (list, tuple, np.ndarray)):
-        labels = np.asarray(label)
-        if labels.ndim != 1 or labels.size == 0 or labels.dtype.kind not in "iu":
+def label_indices(label, class_names):
+    """`label` (an index, a class name, or a list of either) as a list of indices.
+
+    Raises:
+        ValueError: an unknown name or an index outside the classes, naming it and
+            what is allowed.
+    """
+    single = not isinstance(label, (list, tuple, np.ndarray))
+    values = [label] if single else list(np.asarray(label).tolist()) if isinstance(
+        label, np.ndarray) else list(label)
+    out = []
+    for value in values:
+        if isinstance(value, str):
+            if value not in class_names:
+                raise ValueError(
+                    f"Invalid value for argument `label`. Received: label={label!r}; "
+                    f"{value!r} is not a class name. Expected one of {list(class_names)} "
+                    f"or an index in 0..{len(class_names) - 1}.")
+            out.append(class_names.index(value))
+        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            out.append(check_int("label", int(value), minimum=0,
+                                 maximum=len(class_names) - 1))
+        else:
             raise ValueError(
                 f"Invalid value for argument `label`. Received: label={label!r}. Expected "
-                "an integer in 0..9 or a non-empty 1-D list of them.")
+                f"a class index in 0..{len(class_names) - 1}, a class name, or a non-empty "
+                "1-D list of them.")
+    return out
+
+
+def _check_labels(label, n, classes, class_names):
+    if isinstance(label, (list, tuple, np.ndarray)):
+        if np.ndim(label) != 1 or len(label) == 0:
+            raise ValueError(
+                f"Invalid value for argument `label`. Received: label={label!r}. Expected "
+                f"a class index in 0..{len(class_names) - 1}, a class name, or a non-empty "
+                "1-D list of them.")
+        labels = np.asarray(label_indices(label, class_names))
         if n != 1:
             raise ValueError(
                 f"Invalid value for argument `n`. Received: n={n!r} with a list of labels. "
@@ -107,14 +150,18 @@ def _check_labels(label, n, classes):
         if labels.size > MAX_SAMPLES:
             raise ValueError(f"Too many labels: {labels.size}; at most {MAX_SAMPLES}.")
     else:
-        check_int("label", label, minimum=0, maximum=NUM_CLASSES - 1)
+        index = label_indices(label, class_names)[0]
         n = check_int("n", n, minimum=1, maximum=MAX_SAMPLES)
-        labels = np.full((n,), label)
+        labels = np.full((n,), index)
     bad = sorted({int(v) for v in labels} - set(classes))
     if bad:
+        # Digits by their numbers; named classes by their names.
+        named = lambda cs: [class_names[c] if class_names[c] != str(c) else c  # noqa: E731
+                            for c in cs]
         raise ValueError(
             f"Invalid value for argument `label`. Received: label={label!r}; the model was "
-            f"trained on classes {list(classes)} only, so {bad} cannot be generated.")
+            f"trained on classes {named(classes)} only, so {named(bad)} cannot be "
+            "generated.")
     return labels.astype(np.int32)
 
 
@@ -126,10 +173,14 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
     >>> sevens = cwgan.sample(label=7, n=4, seed=0)
     >>> sevens.shape, sevens.dtype
     ((4, 28, 28), dtype('float32'))
+    >>> cats = cwgan.sample(label="cat", n=4, checkpoint_dir="runs/pets")  # RGB, 32x32
+    >>> cats.shape
+    (4, 32, 32, 3)
 
     Args:
-        label: an integer class, or a list of them (one image per entry). Must be a class
-            the model was trained on. Defaults to 7.
+        label: a class index or a class name (e.g. "cat": the folder's name the class
+            came from), or a list of them (one image per entry). Must be a class the model
+            was trained on. Defaults to 7.
         n: how many images of `label` (only with a single label). Defaults to 1.
         seed: the noise seed: same seed, same images. Defaults to None (fresh noise).
         checkpoint_dir: the directory `python -m cwgan.train` wrote. Defaults to
@@ -138,22 +189,32 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
             cwgan, `cwgan.PRETRAINED_DIR`; pass that to ask for it explicitly.
 
     Returns:
-        float32 numpy array of shape `(n, 28, 28)` (or `(len(label), 28, 28)`), values in
-        [0, 1] (0 is black).
+        float32 numpy array of shape `(n, height, width)` for grey images (MNIST: `(n, 28,
+        28)`) or `(n, height, width, 3)` for colour ones (`len(label)` instead of `n` for a
+        list), values in [0, 1] (0 is black).
 
     Raises:
-        ValueError: a label outside 0..9 or not trained on, n < 1, a bad seed.
+        ValueError: an unknown class name, an index outside the classes or not trained
+            on, n < 1, a bad seed.
         FileNotFoundError: no trained generator in the `checkpoint_dir` passed (or in
             `$CWGAN_CHECKPOINT_DIR`).
     """
     seed = check_seed("seed", seed)
     generator, info = load_generator(_own_or_pretrained(checkpoint_dir))
-    labels = _check_labels(label, n, info["classes"])
+    labels = _check_labels(label, n, info["classes"], list(info["class_names"]))
     noise = np.random.default_rng(seed).standard_normal(
         (len(labels), info["latent_dim"])).astype(np.float32)
-    out = np.empty((len(labels), 28, 28), np.float32)
+    return generate_unit(generator, noise, labels)
+
+
+def generate_unit(generator, noise, labels):
+    """Generator output for `noise` and `labels`, in chunks, as images in [0, 1]: `(n, h,
+    w)` for one channel, `(n, h, w, 3)` for three (the shape `cwgan.sample` returns)."""
+    shape = tuple(generator.outputs[0].shape[1:])
+    out = np.empty((len(labels),) + (shape[:2] if shape[-1] == 1 else shape), np.float32)
     for start in range(0, len(labels), _CHUNK):
         stop = start + _CHUNK
-        images = generator([noise[start:stop], labels[start:stop]], training=False)
-        out[start:stop] = np.asarray(images)[..., 0]
+        images = np.asarray(generator([noise[start:stop], labels[start:stop]],
+                                      training=False))
+        out[start:stop] = images[..., 0] if shape[-1] == 1 else images
     return np.clip((out + 1.0) / 2.0, 0.0, 1.0)

@@ -76,10 +76,22 @@ _EMA = flags.DEFINE_float(
     "momentum (e.g. 0.999) and save, draw and evaluate it instead of the raw weights "
     "(0: off).")
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
-_DATASET = flags.DEFINE_enum("dataset", "mnist", ["mnist", "fashion_mnist"], "Data set.")
+_DATASET = flags.DEFINE_enum(
+    "dataset", "mnist", ["mnist", "fashion_mnist", "cifar10"],
+    "Data set through Keras' loader (mnist offline: the bundled 10k subset; cifar10 needs "
+    "one download); with --data_dir of IDX files, which classes' names they have.")
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "Directory with IDX files or mnist.npz (default: Keras' loader, "
-    "falling back to the bundled 10k subset offline).")
+    "data_dir", None, "Your own data: a folder with one subfolder of PNG/JPEG images per "
+    "class (docs/own-data.md), or a directory with IDX files or mnist.npz (default: "
+    "--dataset through Keras' loader).")
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", None, "Resize every image to this square size (default: the data's "
+    "own; the conv networks take 16, 20, 24, 28, 32, 40, 48, 56, 64, ...).", lower_bound=4)
+_DATA_CACHE = flags.DEFINE_enum(
+    "data_cache", "auto", ["auto", "memory", "none"],
+    "Image folders: decode every image once and keep them in memory, or stream them from "
+    "disk as training reads them (memory stays flat whatever the folder's size); auto: "
+    "memory when they take at most a quarter of this machine's memory.")
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "Checkpoint directory.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
     "checkpoint_every", 100, "Also save a checkpoint every N generator iterations, besides "
@@ -154,8 +166,9 @@ def parse_digits_flag(value):
         digits = [int(part) for part in value.split(",")]
     except ValueError:
         raise app.UsageError(
-            f"--digits={value!r}: expected comma-separated digits 0..9 (e.g. --digits=3,7) "
-            "or a bare --digits for all ten.", exitcode=2) from None
+            f"--digits={value!r}: expected comma-separated class numbers (digits 0..9 for "
+            "MNIST, e.g. --digits=3,7) or a bare --digits for all classes.",
+            exitcode=2) from None
     return digits
 
 
@@ -175,6 +188,7 @@ def main(argv):
             upsampling=_UPSAMPLING.value, ema=_EMA.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
+            image_size=_IMAGE_SIZE.value, data_cache=_DATA_CACHE.value,
             checkpoint_dir=_CHECKPOINT_DIR.value, checkpoint_every=_CHECKPOINT_EVERY.value,
             keep_checkpoints=_KEEP_CHECKPOINTS.value, fresh=_FRESH.value,
             samples_dir=_SAMPLES_DIR.value, grid_every=_GRID_EVERY.value,
@@ -189,7 +203,7 @@ def main(argv):
     try:
         run = prepare(config)  # every check of the input, before anything is written
     except (ValueError, OSError) as e:
-        raise app.UsageError(str(e), exitcode=2) from None
+        raise app.UsageError(str(e).replace("argument `", "flag `--"), exitcode=2) from None
     try:
         model, _ = run.fit()
     except FloatingPointError as e:

@@ -22,8 +22,8 @@ from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
                                load_latest_state, move_aside, read_json, write_json)
 from cwgan.checks import (check_int, check_momentum, check_multiple, check_positive_float,
                           check_seed, check_warmup)
-from cwgan.data import (CLASS_NAMES, DATASETS, load_mnist, make_stream, parse_digits,
-                        steps_per_pass)
+from cwgan.data import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, load_data,
+                        parse_digits, steps_per_pass)
 from cwgan.distribute import STRATEGIES, make_strategy, replica_batch_size
 from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
 from cwgan.model import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
@@ -86,6 +86,8 @@ class TrainConfig:
     seed: int = 0
     dataset: str = "mnist"
     data_dir: Optional[str] = None
+    image_size: Optional[int] = None  # the data's own
+    data_cache: str = "auto"
     checkpoint_dir: str = "checkpoints"
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
@@ -106,7 +108,8 @@ class TrainConfig:
 
     def __post_init__(self):
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("digits", parse_digits(self.digits))
+        # All classes (None) until the data says how many there are (`prepare`).
+        set_("digits", parse_digits(self.digits, None))
         set_("steps_per_epoch", check_int("steps_per_epoch", self.steps_per_epoch, 1))
         set_("steps", check_multiple("steps", self.steps, "steps_per_epoch",
                                      self.steps_per_epoch))
@@ -150,6 +153,11 @@ class TrainConfig:
         if self.dataset not in DATASETS:
             raise ValueError(f"Invalid value for argument `dataset`. Received: dataset="
                              f"{self.dataset!r}. Expected one of {DATASETS}.")
+        if self.data_cache not in DATA_CACHES:
+            raise ValueError(f"Invalid value for argument `data_cache`. Received: "
+                             f"data_cache={self.data_cache!r}. Expected one of {DATA_CACHES}.")
+        if self.image_size is not None:
+            set_("image_size", check_int("image_size", self.image_size, minimum=4))
         if self.width is not None:
             set_("width", check_int("width", self.width, minimum=1))
         for name, choices in (("architecture", ARCHITECTURES),
@@ -172,15 +180,16 @@ class TrainConfig:
         return os.path.join(self.checkpoint_dir, "tensorboard") if self.tensorboard else None
 
     def to_json(self):
-        return dataclasses.asdict(self) | {"digits": list(self.digits)}
+        digits = None if self.digits is None else list(self.digits)
+        return dataclasses.asdict(self) | {"digits": digits}
 
 
 # Options that shape the model: a checkpoint made with others cannot be resumed.
 MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_value",
                  "architecture", "width", "conditioning", "upsampling", "ema", "dataset",
-                 "constraint")
+                 "constraint", "image_size")
 # What a model option was before cwgan had it, for runs saved then.
-OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0}
+OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0, "image_size": None}
 
 
 # Options that shape the train step's cost: with the machine, the key of the XLA choice.
@@ -189,20 +198,36 @@ STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "upsampling", "la
                       "mixed_precision", "ema")
 
 
-def _new_model(config, jit_compile):
-    """A new compiled `ConditionalWGAN` as `config` says, with this XLA setting."""
+def _data_shape(config, data):
+    """`(image_shape, class_names)` of `data` (an `ImageData`), or for None of
+    `config.dataset` in Keras (MNIST-like: 28x28x1; cifar10: 32x32x3)."""
+    if data is not None:
+        return tuple(data.image_shape), tuple(data.class_names)
+    shape = (32, 32, 3) if config.dataset == "cifar10" else IMAGE_SHAPE
+    if config.image_size:
+        shape = (config.image_size, config.image_size, shape[-1])
+    return shape, CLASS_NAMES[config.dataset]
+
+
+def _new_model(config, jit_compile, data=None):
+    """A new compiled `ConditionalWGAN` as `config` says, shaped for `data`, with this XLA
+    setting."""
+    image_shape, class_names = _data_shape(config, data)
     # The dtype policy only matters while layers are built; saved layers keep theirs.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
     try:
         generator, critic = build_networks(config.architecture, config.latent_dim,
                                            config.width, config.conditioning,
-                                           upsampling=config.upsampling)
+                                           num_classes=len(class_names),
+                                           upsampling=config.upsampling,
+                                           image_shape=image_shape)
         model = ConditionalWGAN(generator, critic, latent_dim=config.latent_dim,
                                 classes=config.digits, n_critic=config.n_critic,
                                 n_critic_warmup=config.n_critic_warmup,
                                 clip_value=config.clip_value, seed=config.seed,
-                                constraint=config.constraint, ema=config.ema)
+                                constraint=config.constraint, ema=config.ema,
+                                num_classes=len(class_names), class_names=class_names)
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(g_optimizer=model.default_optimizer(config.learning_rate),
@@ -211,8 +236,9 @@ def _new_model(config, jit_compile):
     return model
 
 
-def resolve_jit_compile(config):
-    """`config.jit_compile` as a bool; "auto" times the step both ways (see `cwgan.xla`).
+def resolve_jit_compile(config, data=None):
+    """`config.jit_compile` as a bool; "auto" times the step both ways (see `cwgan.xla`)
+    on random images of `data`'s shape.
 
     Under a strategy with several replicas it is False: XLA cannot compile a step whose
     variables live on several devices. The decision and both timings are logged.
@@ -221,25 +247,31 @@ def resolve_jit_compile(config):
         return False
     if config.jit_compile != "auto":
         return config.jit_compile
-    jit, record = auto_jit_compile(config)
+    jit, record = auto_jit_compile(config, data)
     logger.info("%s.", describe(record))
     return jit
 
 
-def auto_jit_compile(config):
-    """`(jit_compile, record)`: what "auto" chooses for `config`'s step on this machine,
-    measured or cached (`cwgan.xla.choose_jit_compile`)."""
+def auto_jit_compile(config, data=None):
+    """`(jit_compile, record)`: what "auto" chooses for `config`'s step on `data`'s shape
+    on this machine, measured or cached (`cwgan.xla.choose_jit_compile`)."""
     shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
-    return choose_jit_compile(lambda j: _new_model(config, j), shape, config.batch_size,
-                              config.digits)
+    image_shape, class_names = _data_shape(config, data)
+    if (image_shape, len(class_names)) != (IMAGE_SHAPE, 10):  # MNIST's keys stay as they were
+        shape |= {"image_shape": list(image_shape), "num_classes": len(class_names)}
+    classes = config.digits or tuple(range(len(class_names)))
+    return choose_jit_compile(lambda j: _new_model(config, j, data), shape,
+                              config.batch_size, classes)
 
 
-def build_model(config=None):
+def build_model(config=None, data=None):
     """A compiled `ConditionalWGAN` as `config` (a `TrainConfig`) says; default: the recipe.
 
-    Its weights are drawn after `keras.utils.set_random_seed(config.seed)`, so the same
-    config gives the same model. `jit_compile="auto"` (the default) first decides XLA by
-    timing the step (see `cwgan.xla`; cached per machine and shape).
+    Its networks are shaped for `data` (an `ImageData`: its image shape and classes);
+    default: `config.dataset`'s (MNIST: 28x28x1, ten digits). Its weights are drawn
+    after `keras.utils.set_random_seed(config.seed)`, so the same config gives the same
+    model. `jit_compile="auto"` (the default) first decides XLA by timing the step (see
+    `cwgan.xla`; cached per machine and shape).
 
     Example:
 
@@ -249,9 +281,12 @@ def build_model(config=None):
     ```
     """
     config = config or TrainConfig()
-    jit_compile = resolve_jit_compile(config)
+    if config.digits is None:
+        config = dataclasses.replace(config, digits=tuple(range(len(_data_shape(
+            config, data)[1]))))
+    jit_compile = resolve_jit_compile(config, data)
     keras.utils.set_random_seed(config.seed)  # after the timing's throwaway models
-    return _new_model(config, jit_compile)
+    return _new_model(config, jit_compile, data)
 
 
 def _refuse_other_options(directory, what, diff):
@@ -266,9 +301,15 @@ def _describe_data(info):
     return f"{info['images']} images from {info['source']} (sha256 {info['sha256'][:12]})"
 
 
+def _describe_classes(data, classes):
+    """The classes trained on, by number for digits, else by name."""
+    names = [data.class_names[c] for c in classes]
+    return str(list(classes)) if names == [str(c) for c in classes] else str(names)
+
+
 def _check_resumable(config, data):
     """Raises unless the run in `checkpoint_dir` (if any) was made with the same model
-    options and the same data (`data`: `load_mnist`'s info; the same images from another
+    options and the same data (`data`: `ImageData.info`; the same images from another
     place are the same data)."""
     saved_path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
     if not os.path.exists(saved_path):
@@ -323,15 +364,13 @@ class Run:
 
     config: TrainConfig
     model: ConditionalWGAN
-    images: object
-    labels: object
+    data: object  # an ImageData
     callbacks: list
     start_step: int
 
     def _stream(self, start_step):
         c = self.config
-        return make_stream(self.images, self.labels, c.batch_size, c.n_critic, c.seed,
-                           start_step)
+        return self.data.stream(c.batch_size, c.n_critic, c.seed, start_step)
 
     @property
     def interrupted(self):
@@ -391,9 +430,11 @@ def prepare(config):
         raise ValueError(WARMUP_REPLICATED.format(
             warmup=config.n_critic_warmup, replicas=strategy.num_replicas_in_sync))
     chief = strategy.extended.should_checkpoint
-    images, labels, data = load_mnist(config.digits, config.data_dir, config.dataset,
-                                      return_info=True)
-    steps_per_pass(len(images), config.batch_size, config.n_critic)  # raises if too few
+    data = load_data(config.dataset, config.data_dir, config.digits,
+                     image_size=config.image_size, data_cache=config.data_cache)
+    config = dataclasses.replace(config, digits=parse_digits(config.digits,
+                                                             data.num_classes))
+    steps_per_pass(len(data), config.batch_size, config.n_critic)  # raises if too few
     if chief:
         check_writable(config.checkpoint_dir, "checkpoint_dir")
         check_writable(config.grid_dir, "samples_dir")
@@ -405,7 +446,7 @@ def prepare(config):
         moved = move_aside(config.checkpoint_dir, grids)
         if moved:
             logger.info("--fresh: moved the previous run to %s.", moved)
-    _check_resumable(config, data)
+    _check_resumable(config, data.info)
     fitted = _fitted_steps(config)
     requested = config
     if fitted:
@@ -415,9 +456,9 @@ def prepare(config):
         resumed = model is not None
         if resumed:
             _check_loaded(model, config, config.checkpoint_dir)
-            model.jit_compile = resolve_jit_compile(config)
+            model.jit_compile = resolve_jit_compile(config, data)
         else:
-            model = build_model(config)
+            model = build_model(config, data)
     start = int(model.train_steps.numpy())
     iteration = int(model.generator_iterations.numpy())
     if resumed:
@@ -428,15 +469,16 @@ def prepare(config):
     metrics_path = os.path.join(config.checkpoint_dir, METRICS_FILE)
     if chief:
         write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE),
-                   requested.to_json() | {"data": data}
+                   requested.to_json() | {"data": data.info}
                    | ({"fitted_steps": fitted} if fitted else {}))
         _trim_metrics(metrics_path, iteration)
     logger.info("Training on %s, classes %s: %d steps%s, %d per epoch.",
-                _describe_data(data), list(config.digits), config.steps,
+                _describe_data(data.info), _describe_classes(data, config.digits),
+                config.steps,
                 f" (fitted to {config.max_minutes:g} minutes earlier in this run)"
                 if fitted else "", config.steps_per_epoch)
-    callbacks = _callbacks(config, metrics_path, chief, fit=not fitted)
-    return Run(config, model, images, labels, callbacks, start)
+    callbacks = _callbacks(config, metrics_path, chief, fit=not fitted, data=data)
+    return Run(config, model, data, callbacks, start)
 
 
 def _fitted_steps(config):
@@ -462,7 +504,7 @@ def _record_fit(config):
     return record
 
 
-def _callbacks(config, metrics_path, chief=True, fit=True):
+def _callbacks(config, metrics_path, chief=True, fit=True, data=None):
     """The run's callbacks; files are written by the chief only (all of them on one machine).
 
     Every worker runs the guard, the evaluation (its `predict` needs every worker) and
@@ -476,11 +518,11 @@ def _callbacks(config, metrics_path, chief=True, fit=True):
     if chief:
         callbacks += [
             SampleGrid(config.grid_dir, every_n_epochs=every(config.grid_every),
-                       seed=config.seed, class_names=CLASS_NAMES[config.dataset],
+                       seed=config.seed,
                        tensorboard_dir=config.tensorboard_dir),
             WGANCheckpoint(config.checkpoint_dir, keep=config.keep_checkpoints,
                            every_n_steps=config.checkpoint_every or None,
-                           dataset=config.dataset),
+                           dataset=data.dataset if data else config.dataset),
         ]
     if config.eval_every:
         judge = make_judge(config.digits, config.dataset, config.data_dir, seed=config.seed)
@@ -490,7 +532,7 @@ def _callbacks(config, metrics_path, chief=True, fit=True):
                                            config.eval_n_per_class, config.seed))
         if chief:  # the best generator by FD, beside the newest
             callbacks.append(BestGenerator(os.path.join(config.checkpoint_dir, BEST_DIR),
-                                           dataset=config.dataset))
+                                           dataset=data.dataset if data else config.dataset))
     decay = LinearDecay(config.learning_rate, config.steps) if config.lr_decay else None
     if decay is not None:  # before the loggers: it adds the rate to the epoch's logs
         callbacks.append(decay)

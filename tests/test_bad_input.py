@@ -145,7 +145,7 @@ def _model(**kwargs):
 # (call, error type, text the message must hold)
 API_CASES = {
     "sample label 12": (_sample(label=12), ValueError, "label=12"),
-    "sample label str": (_sample(label="7"), ValueError, "label='7'"),
+    "sample label unknown name": (_sample(label="seven"), ValueError, "label='seven'"),
     "sample label float": (_sample(label=7.0), ValueError, "label=7.0"),
     "sample label bool": (_sample(label=True), ValueError, "label=True"),
     "sample label 2-D": (_sample(label=np.array([[3, 7]])), ValueError, "[[3, 7]]"),

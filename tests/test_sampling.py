@@ -40,7 +40,7 @@ def test_a_list_of_labels_gives_one_image_each(checkpoint_37):
     ({"label": 5}, r"trained on classes \[3, 7\] only, so \[5\]"),
     ({"label": 10}, r"label=10.*0..9"),
     ({"label": -1}, r"label=-1.*0..9"),
-    ({"label": "7"}, r"label='7'"),
+    ({"label": "seven"}, r"'seven' is not a class name.*'0', '1'"),
     ({"label": 7.0}, r"label=7.0"),
     ({"label": True}, r"label=True"),
     ({"label": [[3, 7]]}, r"1-D"),
