@@ -22,6 +22,7 @@ os.environ["CWGAN_CACHE_DIR"] = os.path.join(os.environ["CWGAN_TESTS_TMP"], "cac
 os.environ.pop("CWGAN_CHECKPOINT_DIR", None)
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -84,6 +85,28 @@ def checkpoint_37(tmp_path_factory):
     cwgan.train_model(cwgan.TrainConfig(
         digits=(3, 7), steps=2, steps_per_epoch=2, batch_size=4, n_critic=2, jit_compile=False,
         latent_dim=16, data_dir=TEST_DATA, checkpoint_dir=str(directory), verbose=0))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def colour_folder(tmp_path_factory):
+    """A folder of class folders of 32x32 RGB PNGs: the 200 test digits coloured per
+    class (`cwgan.coloured_digits`), class folders named "0".."9"."""
+    images, labels = cwgan.load_mnist(data_dir=TEST_DATA)
+    grey = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)
+    return cwgan.write_image_folder(tmp_path_factory.mktemp("colour") / "digits",
+                                    cwgan.coloured_digits(grey, labels), labels,
+                                    [str(d) for d in range(10)])
+
+
+@pytest.fixture(scope="session")
+def colour_checkpoint(tmp_path_factory, colour_folder):
+    """A checkpoint directory of a generator trained briefly on `colour_folder`."""
+    directory = tmp_path_factory.mktemp("ckpt_colour") / "checkpoints"
+    cwgan.train_model(cwgan.TrainConfig(
+        steps=2, steps_per_epoch=2, batch_size=4, n_critic=2, jit_compile=False,
+        latent_dim=16, width=8, data_dir=str(colour_folder), checkpoint_dir=str(directory),
+        verbose=0))
     return directory
 
 
