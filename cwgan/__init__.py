@@ -42,7 +42,7 @@ from cwgan.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
 from cwgan.constraints import ClipConstraint  # noqa: E402
 from cwgan.data import (ImageData, load_data, load_mnist, make_dataset,  # noqa: E402
                         make_file_stream, make_stream)
-from cwgan.demo_data import coloured_digits, write_image_folder  # noqa: E402
+from cwgan.demo_data_lib import coloured_digits, write_image_folder  # noqa: E402
 from cwgan.distribute import STRATEGIES, make_strategy  # noqa: E402
 from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss  # noqa: E402
 from cwgan.model import ConditionalWGAN  # noqa: E402

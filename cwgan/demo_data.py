@@ -1,114 +1,67 @@
-"""Image folders made from MNIST, for trying, testing and measuring cwgan on your own data.
+r"""Writes a folder of coloured digits to try cwgan on "your own" images:
+`python -m cwgan.demo_data` (see `cwgan/demo_data_lib.py`).
 
-`coloured_digits` turns grey digits into colour images of another size: each class gets
-its own ink and paper colours (with a little variation per image), so a generator must
-learn colour as well as shape per class. `write_image_folder` writes labelled images as a
-folder of class folders of PNGs, the layout `python -m cwgan.train --data_dir` reads.
+    python -m cwgan.demo_data --out=coloured_digits     # 10,000 coloured 32x32 digits
+    python -m cwgan.demo_data --out=coloured_digits --data_dir=../shared/data/mnist \
+        --splits=train,test                             # train/ and test/ folders
 
-    python -m cwgan.demo_data --out=coloured_digits   # 10,000 coloured 32x32 digits
+With two splits, the folder holds train/ and test/ folders of class folders (the layout
+cwgan reads as two splits: the evaluator's classifier then learns from the whole test
+split); with one, the class folders themselves. Written under a temporary name, then
+renamed: an interrupted run leaves no half-written folder.
 """
 
 import os
 import shutil
 
 import numpy as np
+from absl import app, flags
 
-from cwgan.checks import check_int
+from cwgan import cli
+from cwgan.data import load_mnist
+from cwgan.demo_data_lib import coloured_digits, write_image_folder
 
-
-def class_colours(num_classes, seed=0):
-    """`(ink, paper)`: float32 `(num_classes, 3)` RGB in [0, 1] each, ink and paper of a
-    class far apart in brightness so that the digit stays legible."""
-    rng = np.random.default_rng(seed)
-    ink = rng.uniform(0.0, 1.0, (num_classes, 3))
-    paper = rng.uniform(0.0, 1.0, (num_classes, 3))
-    # Push the two apart: the lighter one up, the darker one down.
-    light = ink.mean(1, keepdims=True) > paper.mean(1, keepdims=True)
-    ink = np.where(light, 0.55 + 0.45 * ink, 0.45 * ink)
-    paper = np.where(light, 0.45 * paper, 0.55 + 0.45 * paper)
-    return ink.astype(np.float32), paper.astype(np.float32)
-
-
-def coloured_digits(images, labels, size=32, seed=0, jitter=0.08):
-    """Grey digits `(N, h, w)` uint8 -> colour `(N, size, size, 3)` uint8.
-
-    Each class's ink and paper colours come from `class_colours(labels.max() + 1, seed)`;
-    each image's are moved by up to `jitter` per channel. The digit is centred on the
-    larger canvas (28 -> 32: 2 pixels of paper each side), or cropped around its centre.
-    """
-    images = np.asarray(images)
-    labels = np.asarray(labels)
-    size = check_int("size", size, minimum=1)
-    n, h, w = images.shape
-    ink, paper = class_colours(int(labels.max()) + 1, seed)
-    rng = np.random.default_rng(seed + 1)
-    shift = lambda: rng.uniform(-jitter, jitter, (n, 1, 1, 3))  # noqa: E731
-    ink_n = np.clip(ink[labels][:, None, None] + shift(), 0, 1)
-    paper_n = np.clip(paper[labels][:, None, None] + shift(), 0, 1)
-    canvas = np.zeros((n, size, size), np.float32)
-    top, left = (size - h) // 2, (size - w) // 2
-    src = images[:, max(-top, 0):max(-top, 0) + min(h, size),
-                 max(-left, 0):max(-left, 0) + min(w, size)].astype(np.float32) / 255.0
-    canvas[:, max(top, 0):max(top, 0) + src.shape[1],
-           max(left, 0):max(left, 0) + src.shape[2]] = src
-    alpha = canvas[..., None]
-    return np.round(255.0 * (alpha * ink_n + (1.0 - alpha) * paper_n)).astype(np.uint8)
+_OUT = flags.DEFINE_string("out", None, "The folder to write (must not exist).",
+                           required=True)
+_SIZE = flags.DEFINE_integer("size", 32, "Image size.", lower_bound=28)
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "MNIST IDX directory (default: Keras' "
+                                "loader, offline the bundled 10k subset).")
+_SPLITS = flags.DEFINE_enum("splits", "train", ["train", "test", "train,test"],
+                            "Which MNIST splits to colour.")
+_LIMIT = flags.DEFINE_integer("limit", None, "Only the first N images of each split.",
+                              lower_bound=1)
 
 
-def write_image_folder(root, images, labels, class_names, image_format="png"):
-    """Writes `images` (uint8 `(N, h, w)` or `(N, h, w, c)`) as `root/<class name>/NNNNN.png`
-    (or .jpg with `image_format="jpeg"`), a folder `load_data(data_dir=root)` reads.
-
-    Written into `root.tmp` first, then renamed: `root` is never half-written.
-
-    Raises:
-        FileExistsError: `root` exists (nothing is overwritten).
-    """
-    import tensorflow as tf
-
-    root = os.fspath(root)
-    if os.path.exists(root):
-        raise FileExistsError(f"{root} exists; pass a new directory (nothing is overwritten).")
-    if image_format not in ("png", "jpeg"):
-        raise ValueError(f"Invalid value for argument `image_format`. Received: "
-                         f"image_format={image_format!r}. Expected 'png' or 'jpeg'.")
-    images = np.asarray(images, np.uint8)
-    if images.ndim == 3:
-        images = images[..., None]
-    tmp = root + ".tmp"
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
+    out = _OUT.value
+    if os.path.exists(out):
+        raise app.UsageError(f"--out={out} exists; pass a new directory (nothing is "
+                             "overwritten).", exitcode=2)
+    splits = _SPLITS.value.split(",")
+    tmp = out + ".parts"
     shutil.rmtree(tmp, ignore_errors=True)
-    for name in class_names:
-        os.makedirs(os.path.join(tmp, name))
-    encode = tf.io.encode_png if image_format == "png" else tf.io.encode_jpeg
-    suffix = ".png" if image_format == "png" else ".jpg"
-    for i, (image, label) in enumerate(zip(images, labels)):
-        path = os.path.join(tmp, class_names[int(label)], f"{i:05d}{suffix}")
-        with open(path, "wb") as f:
-            f.write(encode(image).numpy())
-    os.replace(tmp, root)
-    return root
+    for split in splits:
+        try:
+            images, labels = load_mnist(data_dir=_DATA_DIR.value, split=split)
+        except (ValueError, OSError) as e:
+            raise app.UsageError(str(e), exitcode=2) from None
+        images = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)[:_LIMIT.value]
+        labels = labels[:_LIMIT.value]
+        target = os.path.join(tmp, split) if len(splits) > 1 else tmp
+        os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)
+        write_image_folder(target, coloured_digits(images, labels, _SIZE.value), labels,
+                           [str(d) for d in range(10)])
+        print(f"Wrote {len(images)} coloured {_SIZE.value}x{_SIZE.value} digits ({split}).")
+    os.replace(tmp, out)
+    print(f"Done: {out}")
 
 
-def main(argv=None):
-    """`python -m cwgan.demo_data --out=DIR`: coloured digits from cwgan's MNIST loader."""
-    import argparse
-
-    from cwgan.data import load_mnist
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("--out", required=True, help="the folder to write (must not exist)")
-    parser.add_argument("--size", type=int, default=32, help="image size (default 32)")
-    parser.add_argument("--data_dir", default=None, help="MNIST IDX dir (default: loader)")
-    parser.add_argument("--split", default="train", choices=("train", "test"))
-    parser.add_argument("--limit", type=int, default=None, help="first N images only")
-    args = parser.parse_args(argv)
-    images, labels = load_mnist(data_dir=args.data_dir, split=args.split)
-    images = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)[:args.limit]
-    labels = labels[:args.limit]
-    names = [str(d) for d in range(10)]
-    write_image_folder(args.out, coloured_digits(images, labels, args.size), labels, names)
-    print(f"Wrote {len(images)} coloured {args.size}x{args.size} digits to {args.out}.")
+def run(argv=None):
+    """Runs the CLI on `argv` (default `sys.argv`)."""
+    cli.run(main, argv=argv)
 
 
 if __name__ == "__main__":
-    main()
+    run()

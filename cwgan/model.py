@@ -84,7 +84,9 @@ class ConditionalWGAN(keras.Model):
     ```
 
     Args:
-        generator: a model `[noise, labels] -> images`. Defaults to `build_generator`.
+        generator: a model `[noise, labels] -> images` (functional, or exposing `inputs`
+            and `outputs` like one: the noise length and image shape are read off them).
+            Defaults to `build_generator`.
         critic: a model `[images, labels] -> scores`. Defaults to `build_critic`. The
             clip is attached to all its trainable variables (and applied once now, so the
             critic starts inside the box, as in the paper's code).
@@ -143,6 +145,8 @@ class ConditionalWGAN(keras.Model):
         self.generator = (build_generator(self.latent_dim, self.num_classes)
                           if generator is None else generator)
         self.critic = build_critic(self.num_classes) if critic is None else critic
+        # The images' shape is the generator's (a functional model's, or a wrapper's that
+        # says it like one).
         self.image_shape = tuple(self.generator.outputs[0].shape[1:])
         generator_latent = self.generator.inputs[0].shape[-1]
         if generator_latent != self.latent_dim:

@@ -54,6 +54,11 @@ class RecordingNetwork(keras.Model):
         # ConditionalWGAN reads the noise length off `generator.inputs`.
         return self.inner.inputs
 
+    @property
+    def outputs(self):
+        # ... and the images' shape off `generator.outputs`.
+        return self.inner.outputs
+
     def call(self, inputs, training=False):
         outputs = self.inner(inputs, training=training)
         x, labels = (keras.ops.convert_to_numpy(t) for t in inputs)

@@ -231,13 +231,13 @@ def test_non_finite_losses_stop_training_and_keep_the_last_good_files(tmp_path, 
                                checkpoint_dir=str(tmp_path), **TINY)
     cwgan.train_model(config)
     before = snapshot(tmp_path)
-    real_load = cwgan.train_lib.load_mnist
+    real_load = cwgan.train_lib.load_data
 
-    def poisoned(*args, **kwargs):
-        images, labels, info = real_load(*args, **kwargs)
-        return np.full_like(images, np.nan), labels, info
+    def poisoned(*args, **kwargs):  # the same data's identity, NaN pixels
+        data = real_load(*args, **kwargs)
+        return dataclasses.replace(data, images=np.full(data.images.shape, np.nan, np.float32))
 
-    monkeypatch.setattr(cwgan.train_lib, "load_mnist", poisoned)
+    monkeypatch.setattr(cwgan.train_lib, "load_data", poisoned)
     with pytest.raises(FloatingPointError, match="critic_loss=nan at generator iteration 3"):
         cwgan.train_model(dataclasses.replace(config, steps=4))
     after = snapshot(tmp_path)
