@@ -2,7 +2,7 @@ r"""Wasserstein estimate vs sample quality of a run: `python -m cwgan.report`.
 
     python -m cwgan.report --checkpoint_dir=checkpoints   # writes checkpoints/report.png
 
-and, beside it, real_vs_generated.png (real digits next to generated ones, per class).
+and, beside it, real_vs_generated.png (real images next to generated ones, per class).
 See `cwgan/report_lib.py`. Prints the correlation figures as JSON.
 """
 
@@ -16,8 +16,9 @@ from cwgan.report_lib import report
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "The run's directory.")
 _SAMPLES_DIR = flags.DEFINE_string("samples_dir", None, "Grids (default: <dir>/samples).")
 _OUT = flags.DEFINE_string("out", None, "PNG path (default: <checkpoint_dir>/report.png).")
-_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the real digits come from "
-                                "(default: Keras' loader, as for training).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the real images come from "
+                                "(default: as for python -m cwgan.evaluate: a folder run's "
+                                "own, MNIST from Keras' loader).")
 
 
 def main(argv):

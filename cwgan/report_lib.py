@@ -19,8 +19,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from cwgan.checkpoints import GENERATOR_FILE, atomic_write
-from cwgan.data import load_mnist
-from cwgan.evaluate_lib import generate, split_training
+from cwgan.evaluate_lib import (checkpoint_data, generate, load_real_images,
+                                real_per_class_limit, split_indices)
 from cwgan.sampling import load_generator
 
 
@@ -145,26 +145,32 @@ def draw_real_vs_generated(real, generated, classes, out_path, title=""):
     """Writes a PNG with a row per class: real images on the left, generated on the right.
 
     Args:
-        real: `(len(classes), n, height, width)` images in [-1, 1].
+        real: `(len(classes), n, height, width)` grey or `(len(classes), n, height, width,
+            3)` colour images in [-1, 1].
         generated: the same shape, the generator's images of the same classes.
-        classes: the row labels.
+        classes: the row labels (class numbers or names).
         out_path: the PNG's path (written whole or not at all).
         title: a line above the figure.
     """
     real, generated = np.asarray(real), np.asarray(generated)
-    if real.shape != generated.shape or real.ndim != 4 or len(real) != len(classes):
+    if (real.shape != generated.shape or real.ndim not in (4, 5) or len(real) != len(classes)
+            or (real.ndim == 5 and real.shape[-1] not in (1, 3))):
         raise ValueError(f"Invalid shapes: real {real.shape}, generated {generated.shape} "
                          f"for {len(classes)} classes. Expected both (classes, n, height, "
-                         "width).")
-    rows, n, h, w = real.shape
-    gap = np.ones((rows, h, w // 2))  # white between the two halves
+                         "width) or (classes, n, height, width, channels).")
+    if real.ndim == 5 and real.shape[-1] == 1:
+        real, generated = real[..., 0], generated[..., 0]
+    rows, n, h, w = real.shape[:4]
+    channels = real.shape[4:]  # () for grey, (3,) for colour
+    gap = np.ones((rows, h, w // 2) + channels)  # white between the two halves
 
-    def strip(images):  # (rows, n, h, w) -> (rows, h, n * w)
-        return images.transpose(0, 2, 1, 3).reshape(rows, h, n * w)
+    def strip(images):  # (rows, n, h, w[, c]) -> (rows, h, n * w[, c])
+        return np.swapaxes(images, 1, 2).reshape((rows, h, n * w) + channels)
 
     canvas = np.concatenate([strip((real + 1) / 2), gap, strip((generated + 1) / 2)], 2)
-    canvas = canvas.reshape(rows * h, -1)
-    fig = Figure(figsize=(canvas.shape[1] / 28 * 0.45 + 0.6, rows * 0.45 + 0.6), dpi=100,
+    canvas = np.clip(canvas.reshape((rows * h, -1) + channels), 0, 1)
+    scale = 0.45 * max(h / 28, 1.0) / h  # inches per pixel: 28 pixels, or more, in 0.45
+    fig = Figure(figsize=(canvas.shape[1] * scale + 0.6, rows * h * scale + 0.6), dpi=100,
                  layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.subplots()
@@ -181,24 +187,34 @@ def draw_real_vs_generated(real, generated, classes, out_path, title=""):
 
 def real_vs_generated(checkpoint_dir, out_path=None, data_dir=None, n=10, seed=0):
     """Draws `<checkpoint_dir>/real_vs_generated.png` (or `out_path`) for the generator in
-    `checkpoint_dir`: `n` real digits of each class (the evaluator's floor images, which
+    `checkpoint_dir`: `n` real images of each class (the evaluator's floor images, which
     its reference never holds; fewer if a class has fewer) beside as many samples from
-    seeded noise. Returns the path."""
+    seeded noise, rows labelled by class (number for digits, else name). The real images
+    are the run's own (`data_dir`, default: as `cwgan.evaluate_lib.checkpoint_data` finds
+    them); only those shown are read. Returns the path."""
     generator, info = load_generator(checkpoint_dir)
     classes = list(info["classes"])
-    images, labels = load_mnist(classes, data_dir, info.get("dataset", "mnist"))
-    _, (floor, floor_labels) = split_training(images, labels)
-    per_class = [floor[floor_labels == c][:n, ..., 0] for c in classes]
+    dataset, data_dir, image_size = checkpoint_data(checkpoint_dir, info, data_dir)
+    data = load_real_images(dataset, data_dir, classes, "train", image_size)
+    if tuple(data.image_shape) != tuple(info["image_shape"]):
+        raise ValueError(f"The generator in {checkpoint_dir} makes images of shape "
+                         f"{tuple(info['image_shape'])}, data_dir={data_dir!r} holds "
+                         f"{tuple(data.image_shape)}. Expected the data it was trained on.")
+    limit = real_per_class_limit(data.image_shape, data.num_classes)  # as the evaluator
+    _, floor = split_indices(data.labels, limit=limit)
+    per_class = [floor[data.labels[floor] == c][:n] for c in classes]
     shown = min(len(x) for x in per_class)  # as many of each class as the scarcest has
+    names = [data.class_names[c] for c in classes]
     if shown == 0:
-        empty = next(c for c, x in zip(classes, per_class) if not len(x))
+        empty = next(name for name, x in zip(names, per_class) if not len(x))
         raise ValueError(f"No real images of class {empty} to show beside the generator's "
                          f"(data_dir={data_dir!r}).")
-    real = np.stack([x[:shown] for x in per_class])
-    fake, _ = generate(generator, classes, info["latent_dim"], real.shape[1], seed)
-    fake = fake[..., 0].reshape(real.shape)
+    real = data.take(np.concatenate([x[:shown] for x in per_class]))
+    real = real.reshape((len(classes), shown) + real.shape[1:])
+    fake, _ = generate(generator, classes, info["latent_dim"], shown, seed)
+    fake = fake.reshape(real.shape)
     out_path = out_path or os.path.join(checkpoint_dir, "real_vs_generated.png")
-    draw_real_vs_generated(real, fake, classes, out_path,
+    draw_real_vs_generated(real, fake, names, out_path,
                            f"{checkpoint_dir}: generator iteration "
                            f"{info.get('generator_iterations')}, noise seed {seed}")
     return out_path

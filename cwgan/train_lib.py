@@ -525,7 +525,8 @@ def _callbacks(config, metrics_path, chief=True, fit=True, data=None):
                            dataset=data.dataset if data else config.dataset),
         ]
     if config.eval_every:
-        judge = make_judge(config.digits, config.dataset, config.data_dir, seed=config.seed)
+        judge = make_judge(config.digits, data.dataset if data else config.dataset,
+                           config.data_dir, seed=config.seed, image_size=config.image_size)
         logger.info("Quality judge: classifier accuracy %.4f on held-out real digits.",
                     judge.classifier_accuracy)
         callbacks.append(QualityEvaluation(judge, every(config.eval_every),

@@ -113,9 +113,10 @@ def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypa
     # A judge over the shipped images (they stand in for the test split too).
     real_make_judge = evaluate_lib.make_judge
 
-    def small_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0):
+    def small_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, seed=0,
+                    image_size=None):
         return real_make_judge(classes, dataset, data_dir,
-                               str(tmp_path / "judge.keras"), seed)
+                               str(tmp_path / "judge.keras"), seed, image_size)
 
     monkeypatch.setattr("cwgan.train_lib.make_judge", small_judge)
     monkeypatch.setattr(evaluate_lib, "_test_split", lambda dataset, data_dir: (

@@ -2,6 +2,7 @@
 themselves are tested in test_metrics.py."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -217,3 +218,162 @@ def test_real_vs_generated_shows_real_and_generated_rows_per_class(checkpoint_37
         draw_real_vs_generated(np.zeros((2, 4, 28, 28)), np.zeros((2, 3, 28, 28)), (3, 7),
                                str(tmp_path / "x.png"))
     assert not (tmp_path / "x.png").exists()
+
+
+# Any data cwgan trains on: a folder of colour images (issue 13).
+
+def _finite_measures(m):
+    for key in ("cond_acc", "fd", "fd_class_mean", "memorisation", "precision", "recall",
+                "density", "coverage", "kid", "kid_std"):
+        assert m[key] is not None and np.isfinite(m[key]), key
+    return m
+
+
+def test_a_colour_folder_run_is_judged_on_its_own_held_out_images(colour_checkpoint,
+                                                                  colour_folder):
+    from cwgan.evaluate_lib import default_classifier_path
+
+    # No data_dir: the run's train_config.json names the folder.
+    result = cwgan.evaluate_checkpoint(colour_checkpoint, n_per_class=20, cas=True,
+                                       classifier_epochs=2)
+    digits = {str(d) for d in range(10)}
+    for side in ("generator", "real"):
+        m = _finite_measures(result[side])
+        assert set(m["cond_acc_per_class"]) == digits == set(m["fd_per_class"])
+        assert 0 <= m["cas"] <= 1
+    assert result["generator"]["n"] == 200 and np.isfinite(result["cas_ratio"])
+    held_out = cwgan.load_data(data_dir=colour_folder, split="test")
+    assert result["real_images"]["classifier"].startswith(
+        f"all {len(held_out)} held-out images ({colour_folder} (test)")
+    # The classifier is cached under the held-out images' shape and content hash.
+    path = default_classifier_path("folder", held_out)
+    assert os.path.isfile(path)
+    assert f"32x32x3_{held_out.info['sha256'][:16]}" in os.path.basename(path)
+    json.dumps(result)
+
+
+def test_another_folder_gets_its_own_classifier_and_its_class_names(colour_folder,
+                                                                    tmp_path):
+    from cwgan.evaluate_lib import Judge, build_classifier, default_classifier_path
+
+    images, labels = load_mnist(data_dir=TEST_DATA)
+    grey = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)
+    names = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    other = cwgan.write_image_folder(tmp_path / "other", cwgan.coloured_digits(
+        grey, labels, seed=1), labels, names)  # other colours, named classes
+    held_out = {d: cwgan.load_data(data_dir=d, split="test") for d in (colour_folder, other)}
+    paths = {d: default_classifier_path("folder", h) for d, h in held_out.items()}
+    assert paths[colour_folder] != paths[other]
+    for d in paths:
+        assert held_out[d].info["sha256"][:16] in os.path.basename(paths[d])
+    # Per-class figures are keyed by the classes' names.
+    data = cwgan.load_data(data_dir=other)
+    keep = np.concatenate([np.flatnonzero(data.labels == c)[:4] for c in range(10)])
+    real, real_labels = data.take(keep), data.labels[keep]
+    judge = Judge(build_classifier((32, 32, 3), 10), real, real_labels, real, real_labels,
+                  class_names=data.class_names)
+    m = judge.metrics(real, real_labels)
+    assert data.class_names == tuple(sorted(names))
+    assert set(m["cond_acc_per_class"]) == set(m["fd_per_class"]) == set(names)
+
+
+def test_a_folder_run_names_its_data_and_mnist_runs_share_one_yardstick(
+        checkpoint_37, colour_checkpoint, colour_folder):
+    from cwgan.evaluate_lib import checkpoint_data
+
+    _, info = cwgan.load_generator(colour_checkpoint)
+    assert checkpoint_data(colour_checkpoint, info) == ("folder", colour_folder, None)
+    # Trained on TEST_DATA's digits, judged on Keras' MNIST as every MNIST run is.
+    _, info = cwgan.load_generator(checkpoint_37)
+    assert checkpoint_data(checkpoint_37, info) == ("mnist", None, None)
+    assert checkpoint_data(checkpoint_37, info, TEST_DATA) == ("mnist", TEST_DATA, None)
+
+
+def test_a_generator_is_judged_only_against_the_data_it_was_trained_on(colour_checkpoint):
+    with pytest.raises(ValueError, match="folder of class folders it was trained on"):
+        cwgan.evaluate_checkpoint(colour_checkpoint, n_per_class=20, data_dir=TEST_DATA)
+
+
+def _image_folder(root, counts):
+    """`root/<split>/<class>/NN.png`: `counts[split][class]` grey 8x8 images."""
+    import tensorflow as tf
+
+    for split, classes in counts.items():
+        for name, n in classes.items():
+            os.makedirs(root / split / name)
+            for i in range(n):
+                pixels = np.full((8, 8, 1), 40 * i, np.uint8)
+                (root / split / name / f"{i:02d}.png").write_bytes(
+                    tf.io.encode_png(pixels).numpy())
+    return root
+
+
+def test_too_few_held_out_or_training_images_of_a_class_are_refused(tmp_path):
+    # test/ lacks class b: the classifier could never learn it.
+    no_b = _image_folder(tmp_path / "no_b", {"train": {"a": 6, "b": 6, "c": 6},
+                                             "test": {"a": 2, "c": 2}})
+    with pytest.raises(ValueError, match=r"class 'b' has 0 held-out images.*expected at "
+                                         r"least 1 of each class"):
+        make_judge((0, 1, 2), "folder", no_b)
+    # Three training images of b: too few for a reference and a floor of two each.
+    three = _image_folder(tmp_path / "three", {"train": {"a": 6, "b": 3},
+                                               "test": {"a": 2, "b": 2}})
+    with pytest.raises(ValueError, match=r"training images of class 'b' .*: 3\. Expected at "
+                                         r"least 4"):
+        make_judge((0, 1), "folder", three)
+
+
+def test_disturbances_of_colour_images_keep_their_colours():
+    images, labels = load_mnist((3, 7), data_dir=TEST_DATA)
+    grey = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)
+    rgb = cwgan.coloured_digits(grey, labels).astype(np.float32) / 127.5 - 1.0
+    for kind, strengths in DISTURBANCES.items():
+        same = disturb(rgb, labels, kind, 0, (3, 7))
+        np.testing.assert_array_equal(same[0], rgb)
+        changed, changed_labels = disturb(rgb, labels, kind, strengths[-1], (3, 7))
+        assert changed.shape == rgb.shape and changed.dtype == np.float32
+        assert -1 <= changed.min() and changed.max() <= 1
+        assert not np.array_equal(changed, rgb) or not np.array_equal(changed_labels,
+                                                                      labels), kind
+    speckled, _ = disturb(rgb, labels, "speckle", 0.1, (3, 7))
+    hit = np.any(speckled != rgb, -1)
+    assert 0.05 < hit.mean() < 0.15  # a share of pixels, each black or white in all channels
+    assert set(np.unique(speckled[hit])) <= {-1.0, 1.0}
+    assert np.all(speckled[hit].min(-1) == speckled[hit].max(-1))
+    # Blur and holes use each image's paper colour: the corners keep theirs.
+    paper = np.median(rgb.reshape(len(rgb), -1, 3), 1)
+    for kind, strength in (("blur", 1.5), ("broken_strokes", 8)):
+        out, _ = disturb(rgb, labels, kind, strength, (3, 7))
+        np.testing.assert_allclose(out[:, 0, 0], rgb[:, 0, 0], atol=1e-5)
+    holes, _ = disturb(rgb, labels, "broken_strokes", 8, (3, 7))
+    cut = np.any(holes != rgb, -1)
+    assert cut.any()
+    np.testing.assert_array_equal(holes[cut], np.broadcast_to(
+        paper[:, None, None], holes.shape)[cut])
+
+
+def test_the_classifier_takes_any_shape_and_keeps_mnists():
+    from cwgan.evaluate_lib import FEATURE_LAYERS, build_classifier
+
+    mnist = build_classifier()
+    assert mnist.input_shape == (None, 28, 28, 1) and mnist.output_shape == (None, 10)
+    assert [layer.name for layer in mnist.layers if layer.name.startswith("block")] == [
+        "block1", "block2"]
+    big = build_classifier((128, 128, 3), 4)
+    assert big.output_shape == (None, 4)
+    assert all(big.get_layer(name) for name in FEATURE_LAYERS + ("block3", "block4"))
+    # Blocks until the map is 8x8: the dense layer's input stays small.
+    assert big.get_layer("features").input.shape[-1] == 8 * 8 * 128
+
+
+def test_real_vs_generated_draws_colour_rows_from_the_runs_own_folder(colour_checkpoint,
+                                                                     tmp_path):
+    from matplotlib.image import imread
+
+    from cwgan.report_lib import real_vs_generated
+
+    path = real_vs_generated(colour_checkpoint, str(tmp_path / "rvg.png"), n=2)
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 10 * 32 and image.shape[1] > 4 * 32
+    # The real half is in colour: its pixels are not all grey.
+    assert np.abs(image[..., 0] - image[..., 1]).max() > 0.2
