@@ -4,7 +4,9 @@ r"""Writes a trained generator as a TensorFlow SavedModel: `python -m cwgan.expo
     python -m cwgan.export --checkpoint_dir=run1 --export_dir=exported
 
 Serving signature `serving_default(label int32[N], noise float32[N, latent_dim])` ->
-`images` float32[N, 28, 28] in [0, 1], loadable with `tf.saved_model.load` alone (see
+`images` float32 in [0, 1], [N, height, width] for grey images (MNIST: [N, 28, 28]) or
+[N, height, width, 3] for colour ones, loadable with `tf.saved_model.load` alone; the
+class names and image shape are in `assets.extra/cwgan_export.json` (see
 `cwgan/export_lib.py`). Prints the export's path.
 """
 

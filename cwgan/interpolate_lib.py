@@ -1,8 +1,11 @@
 r"""Interpolation grids: `cwgan.class_morph`, `cwgan.latent_walk` (and the CLI).
 
-Both return `(n, steps, 28, 28)` images in [0, 1]: one row per noise vector, one column
-per step. Row r starts from the noise `cwgan.sample(label, n, seed)[r]` draws, so
-columns line up with samples of the same seed (up to float rounding: the batches differ):
+Both return images in [0, 1] of shape `(n, steps, height, width)` for a grey generator
+(MNIST: `(n, steps, 28, 28)`) or `(n, steps, height, width, 3)` for a colour one: one
+row per noise vector, one column per step. Classes are given as `cwgan.sample` takes
+them, by index or by name ("cat"). Row r starts from the noise `cwgan.sample(label, n,
+seed)[r]` draws, so columns line up with samples of the same seed (up to float rounding:
+the batches differ):
 
   - class morph: each row keeps its noise while the label embedding moves in a straight
     line from class a's vector to class b's (linear: the embedding is a learned point, not
@@ -26,7 +29,7 @@ import numpy as np
 
 from cwgan.checks import check_int, check_seed
 from cwgan.grids import save_grid
-from cwgan.sampling import load_generator
+from cwgan.sampling import generate_unit, label_indices, load_generator
 
 EMBEDDING_LAYER = "label_embedding"
 MAX_STEPS = 32  # columns
@@ -34,8 +37,11 @@ MAX_ROWS = 32  # rows: at most 1,024 images, a grid about 15 inches wide
 
 
 def _to_unit(images, n, steps):
-    """Generator output `(n * steps, 28, 28, 1)` in [-1, 1] -> `(n, steps, 28, 28)` in [0, 1]."""
-    images = np.asarray(images, np.float32)[..., 0]
+    """Generator output `(n * steps, h, w, c)` in [-1, 1] -> `(n, steps, h, w)` (one
+    channel) or `(n, steps, h, w, c)` in [0, 1], the layout `cwgan.sample` uses."""
+    images = np.asarray(images, np.float32)
+    if images.shape[-1] == 1:
+        images = images[..., 0]
     return np.clip((images + 1.0) / 2.0, 0.0, 1.0).reshape(n, steps, *images.shape[1:])
 
 
@@ -77,13 +83,14 @@ def morph_images(generator, noise, label_from, label_to, steps):
     Args:
         generator: as for `split_at_embedding`.
         noise: float32 `(n, latent_dim)`, one row of the grid each.
-        label_from: the class at step 0.
-        label_to: the class at the last step.
+        label_from: the class index at step 0.
+        label_to: the class index at the last step.
         steps: columns, at least 2; step j is at t = j / (steps - 1).
 
     Returns:
-        float32 `(n, steps, 28, 28)` in [0, 1]; the first and last columns are the
-        generator's images of `label_from` and `label_to` for the same noise.
+        float32 `(n, steps, h, w)` (grey) or `(n, steps, h, w, 3)` (colour) in [0, 1];
+        the first and last columns are the generator's images of `label_from` and
+        `label_to` for the same noise.
     """
     embedding, tail = split_at_embedding(generator)
     ends = keras.ops.convert_to_numpy(embedding(np.array([label_from, label_to], np.int32)))
@@ -126,26 +133,42 @@ def walk_images(generator, start, end, label, steps):
         generator: a generator `[noise, label] -> image` in [-1, 1].
         start: float32 `(n, latent_dim)` noise at step 0.
         end: float32 `(n, latent_dim)` noise at the last step.
-        label: the class of every image.
+        label: the class index of every image.
         steps: columns, at least 2.
 
     Returns:
-        float32 `(n, steps, 28, 28)` in [0, 1].
+        float32 `(n, steps, h, w)` (grey) or `(n, steps, h, w, 3)` (colour) in [0, 1].
     """
     noise = slerp(start, end, steps)
     n = len(noise)
     labels = np.full((n * steps,), label, np.int32)
-    images = generator([noise.reshape(n * steps, -1), labels], training=False)
-    return _to_unit(images, n, steps)
+    images = generate_unit(generator, noise.reshape(n * steps, -1), labels)
+    return images.reshape(n, steps, *images.shape[1:])
 
 
-def _check_class(name, value, classes):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-            or value not in classes:
+def _class_index(name, value, info):
+    """`value` (a class index or name) as the index of a class the generator was trained
+    on; `info` is `load_generator`'s.
+
+    Raises:
+        ValueError: anything else, naming argument `name` and the classes trained on (by
+            number for digits, else by name).
+    """
+    classes, class_names = list(info["classes"]), list(info["class_names"])
+    index = None
+    if not isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            index, = label_indices(value, class_names)
+        except ValueError:
+            pass
+    if index not in classes:
+        names = [class_names[c] for c in classes]
+        digits = names == [str(c) for c in classes]
+        trained = f"{classes}" if digits else f"{names} (or their indices {classes})"
         raise ValueError(
             f"Invalid value for argument `{name}`. Received: {name}={value!r}. Expected one "
-            f"of the classes the generator was trained on: {list(classes)}.")
-    return int(value)
+            f"of the classes the generator was trained on: {trained}.")
+    return index
 
 
 def _noise(seed, n, latent_dim, draws):
@@ -172,10 +195,13 @@ def class_morph(label_from, label_to, steps=8, n=4, seed=0, checkpoint_dir=None)
     (4, 8, 28, 28)
     >>> np.allclose(grid[:, 0], cwgan.sample(label=3, n=4, seed=0), atol=1e-5)
     True
+    >>> cwgan.class_morph("cat", "dog", checkpoint_dir="runs/pets").shape  # RGB, 32x32
+    (4, 8, 32, 32, 3)
 
     Args:
-        label_from: the class of the first column; one the generator was trained on.
-        label_to: the class of the last column; trained on, and not `label_from`.
+        label_from: the class of the first column, by index or name; one the generator
+            was trained on.
+        label_to: the class of the last column, likewise, and not `label_from`.
         steps: columns, 2..32. Defaults to 8.
         n: rows (noise vectors), 1..32. Defaults to 4.
         seed: the noise seed, as for `cwgan.sample`; None for fresh noise. Defaults to 0.
@@ -183,23 +209,25 @@ def class_morph(label_from, label_to, steps=8, n=4, seed=0, checkpoint_dir=None)
             the nearest `checkpoints/`.
 
     Returns:
-        float32 `(n, steps, 28, 28)` in [0, 1]. Row r uses the noise of
-        `cwgan.sample(label, n, seed)[r]`: column 0 equals `cwgan.sample(label_from, n,
-        seed)` and the last column `cwgan.sample(label_to, n, seed)`.
+        float32 in [0, 1], `(n, steps, height, width)` for grey images or `(n, steps,
+        height, width, 3)` for colour ones. Row r uses the noise of `cwgan.sample(label,
+        n, seed)[r]`: column 0 equals `cwgan.sample(label_from, n, seed)` and the last
+        column `cwgan.sample(label_to, n, seed)`.
 
     Raises:
-        ValueError: a label not trained on, equal labels, or steps, n or seed out of range.
+        ValueError: a class unknown or not trained on, the same class twice, or steps, n
+            or seed out of range.
         FileNotFoundError: no trained generator where looked.
     """
     steps, n, seed, generator, info = _checked_grid_args(steps, n, seed, checkpoint_dir)
-    label_from = _check_class("label_from", label_from, info["classes"])
-    label_to = _check_class("label_to", label_to, info["classes"])
-    if label_to == label_from:
+    index_from = _class_index("label_from", label_from, info)
+    index_to = _class_index("label_to", label_to, info)
+    if index_to == index_from:
         raise ValueError(
             f"Invalid value for argument `label_to`. Received: label_to={label_to!r}. "
             f"Expected a class other than label_from={label_from!r}.")
     noise, = _noise(seed, n, info["latent_dim"], draws=1)
-    return morph_images(generator, noise, label_from, label_to, steps)
+    return morph_images(generator, noise, index_from, index_to, steps)
 
 
 def latent_walk(label, steps=8, n=4, seed=0, checkpoint_dir=None):
@@ -210,9 +238,12 @@ def latent_walk(label, steps=8, n=4, seed=0, checkpoint_dir=None):
     >>> grid = cwgan.latent_walk(7, steps=8, n=4, seed=0)
     >>> grid.shape
     (4, 8, 28, 28)
+    >>> cwgan.latent_walk("cat", checkpoint_dir="runs/pets").shape  # RGB, 32x32
+    (4, 8, 32, 32, 3)
 
     Args:
-        label: the class of every image; one the generator was trained on.
+        label: the class of every image, by index or name; one the generator was
+            trained on.
         steps: columns, 2..32. Defaults to 8.
         n: rows (walks), 1..32. Defaults to 4.
         seed: the noise seed; None for fresh noise. Defaults to 0.
@@ -220,37 +251,48 @@ def latent_walk(label, steps=8, n=4, seed=0, checkpoint_dir=None):
             the nearest `checkpoints/`.
 
     Returns:
-        float32 `(n, steps, 28, 28)` in [0, 1]. Column 0 equals `cwgan.sample(label, n,
+        float32 in [0, 1], `(n, steps, height, width)` for grey images or `(n, steps,
+        height, width, 3)` for colour ones. Column 0 equals `cwgan.sample(label, n,
         seed)`; each row ends at a second draw from the same seed's stream.
 
     Raises:
-        ValueError: a label not trained on, or steps, n or seed out of range.
+        ValueError: a class unknown or not trained on, or steps, n or seed out of range.
         FileNotFoundError: no trained generator where looked.
     """
     steps, n, seed, generator, info = _checked_grid_args(steps, n, seed, checkpoint_dir)
-    label = _check_class("label", label, info["classes"])
+    index = _class_index("label", label, info)
     start, end = _noise(seed, n, info["latent_dim"], draws=2)
-    return walk_images(generator, start, end, label, steps)
+    return walk_images(generator, start, end, index, steps)
 
 
-def save_interpolation_grid(path, images, title=None):
+def save_interpolation_grid(path, images, title=None, row_labels=None):
     """Writes a `class_morph` or `latent_walk` array as a PNG, atomically.
 
     Example:
 
     >>> cwgan.save_interpolation_grid("morph.png", cwgan.class_morph(3, 7), "3 to 7")
+    >>> walks = np.concatenate([cwgan.latent_walk(c, n=1) for c in ("cat", "dog")])
+    >>> cwgan.save_interpolation_grid("walks.png", walks, row_labels=["cat", "dog"])
 
     Args:
         path: the PNG file; its directory is created if missing.
-        images: `(rows, steps, h, w)` in [0, 1]. Rows are labelled 0..rows-1, the index
-            of the sample whose noise each row starts from.
+        images: `(rows, steps, h, w)` grey or `(rows, steps, h, w, 3)` colour images in
+            [0, 1].
         title: a title above the grid. Defaults to None (no title).
+        row_labels: one label per row. Defaults to 0..rows-1, the index of the sample
+            whose noise each row starts from (rows of one `class_morph` or `latent_walk`
+            are noise vectors; name their classes in `title`).
     """
     images = np.asarray(images)
-    if images.ndim != 4:
+    if not (images.ndim == 4 or images.ndim == 5 and images.shape[-1] == 3):
         raise ValueError(
             f"Invalid value for argument `images`. Received: images of shape "
-            f"{images.shape}. Expected (rows, steps, height, width), as class_morph and "
-            "latent_walk return.")
+            f"{images.shape}. Expected (rows, steps, height, width) or (rows, steps, "
+            "height, width, 3), as class_morph and latent_walk return.")
+    row_labels = range(len(images)) if row_labels is None else list(row_labels)
+    if len(row_labels) != len(images):
+        raise ValueError(
+            f"Invalid value for argument `row_labels`. Received: {len(row_labels)} "
+            f"labels for {len(images)} rows. Expected one label per row.")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    save_grid(path, images, range(len(images)), title)
+    save_grid(path, images, row_labels, title)

@@ -6,6 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 import cwgan
 from conftest import PYTHON, subprocess_env
@@ -44,6 +45,9 @@ def test_cli_export_serves_in_a_fresh_process_what_sample_gives(checkpoint_37, t
     assert os.path.samefile(proc.stdout.strip(), tmp_path / "exported")
     info = json.loads((tmp_path / "exported" / EXPORT_INFO_FILE).read_text())
     assert (info["latent_dim"], info["classes"]) == (16, [3, 7])
+    assert info["class_names"] == [str(d) for d in range(10)]
+    assert info["image_shape"] == [28, 28, 1]
+    assert info["outputs"] == {"images": "float32 (N, 28, 28) in [0, 1]"}
 
     labels = np.array([3, 7, 7, 3], np.int32)
     noise = np.random.default_rng(5).standard_normal((4, 16)).astype(np.float32)
@@ -56,6 +60,26 @@ def test_cli_export_serves_in_a_fresh_process_what_sample_gives(checkpoint_37, t
     assert served.shape == (4, 28, 28) and served.dtype == np.float32
     # The same noise as cwgan.sample draws for seed 5.
     expected = cwgan.sample(label=labels.tolist(), seed=5, checkpoint_dir=checkpoint_37)
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+
+
+def test_a_colour_export_serves_rgb_images_and_names_its_classes(colour_checkpoint,
+                                                                  tmp_path):
+    path = export_saved_model(tmp_path / "exported", colour_checkpoint)
+    info = json.loads((tmp_path / "exported" / EXPORT_INFO_FILE).read_text())
+    assert info["class_names"] == [str(d) for d in range(10)]
+    assert (info["image_shape"], info["dataset"]) == ([32, 32, 3], "folder")
+    assert info["outputs"] == {"images": "float32 (N, 32, 32, 3) in [0, 1]"}
+
+    serve = tf.saved_model.load(path).signatures["serving_default"]
+    assert serve.structured_outputs["images"].shape.as_list() == [None, 32, 32, 3]
+    # A server holding class names maps them to labels with the export's class_names.
+    labels = np.array([info["class_names"].index(name) for name in ("3", "8", "3")],
+                      np.int32)
+    noise = np.random.default_rng(6).standard_normal((3, 16)).astype(np.float32)
+    served = serve(label=tf.constant(labels), noise=tf.constant(noise))["images"].numpy()
+    assert served.shape == (3, 32, 32, 3) and served.dtype == np.float32
+    expected = cwgan.sample(label=["3", "8", "3"], seed=6, checkpoint_dir=colour_checkpoint)
     np.testing.assert_allclose(served, expected, atol=1e-5)
 
 
