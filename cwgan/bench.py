@@ -2,6 +2,11 @@ r"""Measures the training step: `python -m cwgan.bench` (see `cwgan/bench_lib.py
 
     python -m cwgan.bench                      # the default model and batch (a few minutes)
     python -m cwgan.bench --json_out=bench.json
+    python -m cwgan.bench --pipeline_only      # only the input pipeline on 10k and 60k PNGs
+    python -m cwgan.bench --nopipeline         # everything but the input pipeline
+
+The input-pipeline part writes its folders of PNGs once into cwgan's cache
+(~/.cache/cwgan/bench/, `$CWGAN_CACHE_DIR`); the first run spends a minute or two on it.
 """
 
 import json
@@ -9,7 +14,8 @@ import json
 from absl import app, flags
 
 from cwgan import cli
-from cwgan.bench_lib import run_bench, table
+from cwgan.bench_data import SOURCES, resolve_source
+from cwgan.bench_lib import run_bench, run_pipeline_bench, table
 
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images per critic batch (default: the "
                                   "recipe's).", lower_bound=1)
@@ -30,20 +36,66 @@ _LARGE_SIZE = flags.DEFINE_integer("large_size", 60000, "Images in the large-set
                                    lower_bound=1)
 _MATMUL_N = flags.DEFINE_integer("matmul_n", 2048, "Matrix size for the matmul peak.",
                                  lower_bound=16)
+_PIPELINE = flags.DEFINE_bool("pipeline", True, "Also measure the input pipeline on "
+                              "folders of PNGs (--nopipeline: skip it).")
+_PIPELINE_ONLY = flags.DEFINE_bool("pipeline_only", False, "Measure only the input "
+                                   "pipeline (XLA as --jit_compile=auto chooses).")
+_PIPELINE_SIZES = flags.DEFINE_list(
+    "pipeline_sizes", ["10000", "60000"], "Images in each folder of the input-pipeline "
+    "part: peak memory is compared across them, the largest is timed.")
+_PIPELINE_SOURCE = flags.DEFINE_enum(
+    "pipeline_source", "auto", SOURCES, "Images of those folders: Fashion-MNIST (Debian's "
+    "dataset-fashion-mnist), coloured digits, or auto (Fashion-MNIST when installed).")
+_PIPELINE_ITERATIONS = flags.DEFINE_integer(
+    "pipeline_iterations", 50, "Generator iterations per timed turn of the input-pipeline "
+    "part.", lower_bound=1)
+_PIPELINE_REPEATS = flags.DEFINE_integer(
+    "pipeline_repeats", 5, "Rounds of the input-pipeline part; times are medians.",
+    lower_bound=1)
 _JSON_OUT = flags.DEFINE_string("json_out", None, "Also write the JSON object here.")
+
+
+def _int_list(flag, minimum):
+    """The integers of a list flag, each at least `minimum`; a usage error otherwise."""
+    try:
+        values = tuple(int(v) for v in flag.value)
+    except ValueError:
+        values = ()
+    if not values or min(values) < minimum:
+        raise app.UsageError(f"--{flag.name}={','.join(flag.value)}: expected integers "
+                             f">= {minimum}.", exitcode=2)
+    return values
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
-    try:
-        batch_sizes = tuple(int(b) for b in _BATCH_SIZES.value)
-    except ValueError:
-        raise app.UsageError(f"--batch_sizes={_BATCH_SIZES.value}: expected integers.",
-                             exitcode=2) from None
-    result = run_bench(_BATCH_SIZE.value, _N_CRITIC.value, _WIDTH.value, _ITERATIONS.value,
-                       _REPEATS.value, batch_sizes, _DATA_DIR.value, _LARGE_SIZE.value,
-                       _MATMUL_N.value, _ARCHITECTURE.value, _CONDITIONING.value)
+    batch_sizes = _int_list(_BATCH_SIZES, 1)
+    pipeline_sizes = _int_list(_PIPELINE_SIZES, _BATCH_SIZE.value * _N_CRITIC.value)
+    if _PIPELINE_ONLY.value and not _PIPELINE.value:
+        raise app.UsageError("--pipeline_only with --nopipeline: nothing to measure.",
+                             exitcode=2)
+    if _PIPELINE.value:
+        try:  # before minutes of timing: e.g. Fashion-MNIST asked for but not installed
+            resolve_source(_PIPELINE_SOURCE.value, max(pipeline_sizes))
+        except (ValueError, FileNotFoundError) as e:
+            raise app.UsageError(f"--pipeline_source={_PIPELINE_SOURCE.value}: {e}",
+                                 exitcode=2) from None
+    if _PIPELINE_ONLY.value:
+        result = {"config": {"batch_size": _BATCH_SIZE.value, "n_critic": _N_CRITIC.value,
+                             "width": _WIDTH.value, "architecture": _ARCHITECTURE.value,
+                             "conditioning": _CONDITIONING.value, "pipeline": True},
+                  "folder_pipeline": run_pipeline_bench(
+                      pipeline_sizes, _PIPELINE_SOURCE.value, _BATCH_SIZE.value,
+                      _N_CRITIC.value, _WIDTH.value, _PIPELINE_ITERATIONS.value,
+                      _PIPELINE_REPEATS.value, _ARCHITECTURE.value, _CONDITIONING.value)}
+    else:
+        result = run_bench(_BATCH_SIZE.value, _N_CRITIC.value, _WIDTH.value,
+                           _ITERATIONS.value, _REPEATS.value, batch_sizes, _DATA_DIR.value,
+                           _LARGE_SIZE.value, _MATMUL_N.value, _ARCHITECTURE.value,
+                           _CONDITIONING.value, _PIPELINE.value, pipeline_sizes,
+                           _PIPELINE_SOURCE.value, _PIPELINE_ITERATIONS.value,
+                           _PIPELINE_REPEATS.value)
     print(json.dumps(result, indent=2))
     print(table(result))
     if _JSON_OUT.value:

@@ -20,7 +20,41 @@ Every time is the median over `--repeats` runs of `--iterations` generator itera
 The variants compared in the first table are timed interleaved (one run of each in turn,
 `--repeats` rounds), so a slow spell of the machine falls on all of them alike.
 Also an op-level profile (TensorFlow profiler, XLA off so ops are visible) of the step:
-the op types that take the most time. Timings are not tests: nothing asserts a speed.
+the op types that take the most time.
+
+The input pipeline on your own images (issue 13; on by default, `--nopipeline` skips it,
+`--pipeline_only` runs only it), under the JSON key "folder_pipeline":
+
+  - folders of `--pipeline_sizes` PNGs (default 10,000 and 60,000), written once into
+    cwgan's cache (`cwgan.bench_data`: Fashion-MNIST's real training images when Debian's
+    dataset-fashion-mnist is installed, else coloured digits; "source", "folders",
+    "build_seconds": seconds spent writing them in this run, 0 when cached);
+  - the overhead of streaming from disk: the step (the model and batch above, XLA as
+    the faster above, or as `--jit_compile=auto` chooses with `--pipeline_only`; "xla",
+    "xla_from") fed by the largest folder's images decoded into memory
+    (`load_data(data_cache="memory").stream`) vs streamed from its files
+    (`data_cache="none"`), timed interleaved (`--pipeline_iterations` per turn after a
+    tenth as many untimed, `--pipeline_repeats` rounds, the order reversed every other
+    round; medians: "in_memory" and "from_disk" {"compile_seconds",
+    "seconds_per_iteration"}); "overhead_fraction" is the median over rounds of
+    (from_disk - in_memory) / in_memory, each round's in "overhead_fraction_rounds".
+    The files are in the OS page cache (as after the folder's check pass, and in every
+    pass over a folder that fits it);
+  - the disk stream alone, no training ("stream_alone": "seconds_per_step",
+    "steps_per_s", "images_per_s", and "headroom": how many times faster than the step
+    consumes them; on a shared CPU the step and the pipeline compete for the cores);
+  - peak memory as the folder grows: for each folder, in a fresh child Python with an
+    empty cache (`bench_data.peak_memory`): its resident memory before loading
+    ("baseline_mib"), its peak through `load_data` listing and checking the files and
+    then streaming "steps" steps (one pass over the largest folder; "peak_mib"), and
+    the peak's rise above the baseline ("rise_mib"; "rise_mib_load" by the end of
+    `load_data`); streamed from disk ("streamed") and, for contrast, held in memory
+    ("in_memory"): "by_images" {number of images: those figures},
+    "peak_ratio_largest_vs_smallest", "difference_mib" (of the rises), and
+    "bytes_per_extra_image" (that difference per image added: the file list's cost
+    when streamed, the decoded images' too when held in memory).
+
+Timings are not tests: nothing asserts a speed.
 """
 
 import collections
@@ -37,14 +71,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cwgan.data import load_mnist, make_dataset
+from cwgan import bench_data
+from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, load_data, load_mnist, make_dataset
 from cwgan.model import WARMUP_ITERATIONS, ConditionalWGAN
 from cwgan.networks import build_networks
 from cwgan.train_lib import TrainConfig, auto_jit_compile
 from cwgan.xla import FastPath, sync, time_interleaved, time_stepper
-
-FASHION_DIR = "/usr/share/datasets/fashion-mnist"
-
 
 def layer_flops(layer):
     """Forward multiply-adds x 2 of one layer for one sample; 0 for cheap layers."""
@@ -82,12 +114,15 @@ def step_flops(model, batch_size):
 
 
 def build_model(width, n_critic, jit_compile, seed=0, architecture="dcgan",
-                conditioning="projection", n_critic_warmup=0):
-    """A fresh compiled model (the recipe's networks by default) with RMSprop."""
+                conditioning="projection", n_critic_warmup=0, image_shape=IMAGE_SHAPE,
+                num_classes=NUM_CLASSES):
+    """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
+    RMSprop."""
     keras.utils.set_random_seed(seed)
-    generator, critic = build_networks(architecture, 100, width, conditioning)
+    generator, critic = build_networks(architecture, 100, width, conditioning,
+                                       num_classes=num_classes, image_shape=image_shape)
     model = ConditionalWGAN(generator, critic, n_critic=n_critic, seed=seed,
-                            n_critic_warmup=n_critic_warmup)
+                            n_critic_warmup=n_critic_warmup, num_classes=num_classes)
     model.compile(jit_compile=jit_compile)
     return model
 
@@ -271,18 +306,148 @@ def matmul_peak_gflops(n, repeats):
 
 def large_training_set(size, images_10k, labels_10k):
     """`size` images: full Fashion-MNIST when installed (Debian's package), else synthetic."""
-    if size == 60000 and os.path.isdir(FASHION_DIR):
-        images, labels = load_mnist(data_dir=FASHION_DIR, dataset="fashion_mnist")
+    if size == 60000 and bench_data.fashion_installed():
+        images, labels = load_mnist(data_dir=bench_data.FASHION_DIR, dataset="fashion_mnist")
         return images, labels, "fashion_mnist (dataset-fashion-mnist, 60k)"
     rng = np.random.default_rng(0)
     idx = rng.integers(0, len(images_10k), size)
     return images_10k[idx], labels_10k[idx], f"synthetic ({size} resampled MNIST images)"
 
 
+def time_rounds(steppers, iterations, repeats, warmup):
+    """Like `time_interleaved`, with `warmup` untimed iterations before each timed turn
+    and the order of the turns reversed every other round.
+
+    A stepper fed by tf.data fills its prefetch buffers while the others run, so without
+    a warm-up its turn would begin with ready batches; after it, the turn is timed in the
+    pipeline's steady state. Returns `{name: (first-call seconds, [seconds per iteration
+    in each round])}`, so that steppers can be compared round by round.
+    """
+    compile_s = {name: time_stepper(stepper, 1) for name, stepper in steppers.items()}
+    times = {name: [] for name in steppers}
+    for round_ in range(repeats):
+        for name in (list(steppers) if round_ % 2 == 0 else list(steppers)[::-1]):
+            time_stepper(steppers[name], warmup)
+            times[name].append(time_stepper(steppers[name], iterations))
+    return {name: (compile_s[name], times[name]) for name in steppers}
+
+
+def time_stream(dataset, iterations, repeats, warmup):
+    """Median seconds per element of iterating `dataset` alone (no training), after
+    `warmup` elements each round."""
+    iterator = iter(dataset)
+    times = []
+    for _ in range(repeats):
+        for _ in range(warmup):
+            next(iterator)
+        start = time.perf_counter()
+        for _ in range(iterations):
+            next(iterator)  # eager: returns when the element is ready
+        times.append((time.perf_counter() - start) / iterations)
+    return statistics.median(times)
+
+
+def measure_folder_pipeline(folders, batch_size=32, n_critic=5, width=32, jit_compile=False,
+                            iterations=50, repeats=5, architecture="dcgan",
+                            conditioning="projection", memory_steps=None):
+    """The input pipeline on image folders: its overhead on the train step, its speed
+    alone, and its peak memory as the folder grows.
+
+    Args:
+        folders: folders of class folders of images (`cwgan.folder`), smallest first;
+            the last (largest) is the one timed.
+        jit_compile: XLA for the models timed.
+        iterations, repeats: timed generator iterations per round, rounds (medians);
+            each turn is preceded by `iterations // 10` untimed ones (`time_rounds`).
+        memory_steps: training steps streamed by each memory probe. Defaults to one
+            pass over the largest folder and 2 more steps (into the second pass).
+
+    Returns:
+        A dict: see the module docstring ("folder_pipeline").
+    """
+    folders = [os.fspath(f) for f in folders]
+    in_memory = load_data(data_dir=folders[-1], data_cache="memory")
+    on_disk = load_data(data_dir=folders[-1], data_cache="none")
+    make = functools.partial(build_model, width, n_critic, jit_compile,
+                             architecture=architecture, conditioning=conditioning,
+                             image_shape=on_disk.image_shape, num_classes=on_disk.num_classes)
+    warmup = max(1, iterations // 10)
+    timed = time_rounds({"in_memory": FastPath(make(), in_memory.stream(batch_size, n_critic)),
+                         "from_disk": FastPath(make(), on_disk.stream(batch_size, n_critic))},
+                        iterations, repeats, warmup)
+    del in_memory
+    memory_s, disk_s = (statistics.median(timed[fed][1]) for fed in ("in_memory", "from_disk"))
+    # Round by round (the two turns of a round are minutes apart at most): a slow spell
+    # of the machine that spans a round cancels out.
+    overheads = [d / m - 1 for m, d in zip(timed["in_memory"][1], timed["from_disk"][1])]
+    step_images = batch_size * n_critic
+    stream_s = time_stream(on_disk.stream(batch_size, n_critic), iterations, repeats, warmup)
+    steps = memory_steps or len(on_disk) // step_images + 2
+    peaks = {}
+    for mode, data_cache in (("streamed", "none"), ("in_memory", "memory")):
+        probes = [bench_data.peak_memory(f, data_cache, batch_size, n_critic, steps)
+                  for f in folders]
+        small, large = probes[0], probes[-1]
+        difference = large["rise_mib"] - small["rise_mib"]
+        extra_images = large["images"] - small["images"]
+        peaks[mode] = {
+            "by_images": {str(p["images"]): p for p in probes},
+            "peak_ratio_largest_vs_smallest": large["peak_mib"] / small["peak_mib"],
+            "difference_mib": difference,
+            "bytes_per_extra_image": difference * 2**20 / extra_images if extra_images else None}
+    return {
+        "folder": folders[-1], "images": len(on_disk), "image_shape": list(on_disk.image_shape),
+        "batch_size": batch_size, "n_critic": n_critic, "xla": "on" if jit_compile else "off",
+        "iterations": iterations, "repeats": repeats, "warmup_iterations": warmup,
+        "in_memory": {"compile_seconds": timed["in_memory"][0],
+                      "seconds_per_iteration": memory_s},
+        "from_disk": {"compile_seconds": timed["from_disk"][0],
+                      "seconds_per_iteration": disk_s},
+        "overhead_fraction": statistics.median(overheads),
+        "overhead_fraction_rounds": overheads,
+        "stream_alone": {"seconds_per_step": stream_s, "steps_per_s": 1 / stream_s,
+                         "images_per_s": step_images / stream_s,
+                         "headroom": memory_s / stream_s},
+        "peak_memory": {"steps": steps, **peaks},
+    }
+
+
+def run_pipeline_bench(sizes=(10000, 60000), source="auto", batch_size=32, n_critic=5,
+                       width=32, iterations=50, repeats=5, architecture="dcgan",
+                       conditioning="projection", jit_compile=None):
+    """Builds (once) a folder of PNGs per size in `sizes` (`cwgan.bench_data`) and
+    measures the input pipeline on them (`measure_folder_pipeline`).
+
+    `jit_compile=None` takes what `--jit_compile=auto` chooses for this model on this
+    machine (measured or cached); `run_bench` passes the faster of its own timings.
+    """
+    sizes = sorted(set(sizes))
+    source = bench_data.resolve_source(source, sizes[-1])
+    folders, build_seconds = {}, 0.0
+    for size in sizes:
+        folders[str(size)], seconds = bench_data.bench_folder(size, source)
+        build_seconds += seconds
+    xla_from = "given"
+    if jit_compile is None:
+        jit_compile, _ = auto_jit_compile(
+            TrainConfig(batch_size=batch_size, n_critic=n_critic, width=width,
+                        architecture=architecture, conditioning=conditioning),
+            load_data(data_dir=folders[str(sizes[-1])], data_cache="none"))
+        xla_from = "--jit_compile=auto"
+    result = measure_folder_pipeline(list(folders.values()), batch_size, n_critic, width,
+                                     jit_compile, iterations, repeats, architecture,
+                                     conditioning)
+    return {"source": source, "folders": folders, "build_seconds": build_seconds,
+            "xla_from": xla_from, **result}
+
+
 def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
               batch_sizes=(32, 64, 128, 256), data_dir=None, large_size=60000,
-              matmul_n=2048, architecture="dcgan", conditioning="projection"):
-    """Runs every measurement and returns the result dict (see the module docstring)."""
+              matmul_n=2048, architecture="dcgan", conditioning="projection",
+              pipeline=True, pipeline_sizes=(10000, 60000), pipeline_source="auto",
+              pipeline_iterations=50, pipeline_repeats=5):
+    """Runs every measurement and returns the result dict (see the module docstring);
+    with `pipeline`, the input pipeline on image folders too (`run_pipeline_bench`)."""
     images, labels = load_mnist(data_dir=data_dir)
     make = functools.partial(build_model, architecture=architecture,
                              conditioning=conditioning)
@@ -290,7 +455,8 @@ def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
     result = {"config": {"batch_size": batch_size, "n_critic": n_critic, "width": width,
                          "architecture": architecture, "conditioning": conditioning,
                          "iterations": iterations, "repeats": repeats,
-                         "train_images": len(images), "cpu_count": os.cpu_count(),
+                         "train_images": len(images), "pipeline": pipeline,
+                         "cpu_count": os.cpu_count(),
                          "gpus": len(tf.config.list_physical_devices("GPU")),
                          "tensorflow": tf.__version__, "keras": keras.__version__}}
     per_iteration_images = batch_size * n_critic
@@ -389,10 +555,54 @@ def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
                               "critic_images_per_s": size * n_critic / seconds}
     result["batch_scaling"] = scaling
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if pipeline:  # after peak_rss_mib: it holds the largest folder's images in memory
+        result["folder_pipeline"] = run_pipeline_bench(
+            pipeline_sizes, pipeline_source, batch_size, n_critic, width,
+            pipeline_iterations, pipeline_repeats, architecture, conditioning,
+            jit_compile=fastest) | {"xla_from": "the faster of XLA on and off above"}
     return result
 
 
 def table(result):
+    """The result as a few lines of text: the step's figures (unless the run measured
+    only the input pipeline), then the input pipeline's (when measured)."""
+    lines = _step_lines(result) if "fast_path" in result else []
+    if "folder_pipeline" in result:
+        lines += pipeline_lines(result["folder_pipeline"])
+    return "\n".join(lines)
+
+
+def pipeline_lines(p):
+    """`table`'s lines for `result["folder_pipeline"]`."""
+    h, w, c = p["image_shape"]
+    rounds = p["overhead_fraction_rounds"]
+    lines = [
+        f"input pipeline on {p['images']} PNGs ({p['source']}, {h}x{w}x{c}), batch "
+        f"{p['batch_size']} x n_critic {p['n_critic']}, XLA {p['xla']} "
+        f"({p['xla_from']}):",
+        f"  s/iter fed from memory {p['in_memory']['seconds_per_iteration']:.4f}, "
+        f"streamed from disk {p['from_disk']['seconds_per_iteration']:.4f}: overhead "
+        f"{100 * p['overhead_fraction']:.1f}% (median of {len(rounds)} rounds, "
+        f"{100 * min(rounds):.1f}% to {100 * max(rounds):.1f}%; issue 13's target: under "
+        "10%)",
+        f"  disk stream alone: {p['stream_alone']['steps_per_s']:.1f} steps/s "
+        f"({p['stream_alone']['images_per_s']:.0f} images/s), "
+        f"{p['stream_alone']['headroom']:.1f}x what the step consumes",
+    ]
+    for mode, what in (("streamed", "streamed from disk"), ("in_memory", "held in memory")):
+        m = p["peak_memory"][mode]
+        line = f"  peak RSS, {p['peak_memory']['steps']} steps {what}: " + ", ".join(
+            f"{n} images {v['peak_mib']:.0f} MiB (+{v['rise_mib']:.0f}, listing+check "
+            f"+{v['rise_mib_load']:.0f})" for n, v in m["by_images"].items())
+        line += f"; largest vs smallest {m['peak_ratio_largest_vs_smallest']:.3f}x"
+        if m["bytes_per_extra_image"] is not None:
+            line += (f", {m['difference_mib']:+.1f} MiB: "
+                     f"{m['bytes_per_extra_image']:.0f} bytes per extra image")
+        lines.append(line)
+    return lines
+
+
+def _step_lines(result):
     f, t = result["fast_path"], result["textbook_loop"]
     lines = [
         f"{'':28s}{'s/iter':>10s}{'iter/s':>9s}{'critic img/s':>14s}",
@@ -424,4 +634,4 @@ def table(result):
             f"{b}: {v['seconds_per_iteration']:.3f}" for b, v in result["batch_scaling"].items()),
         f"peak RSS {result['peak_rss_mib']:.0f} MiB",
     ]
-    return "\n".join(lines)
+    return lines

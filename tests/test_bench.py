@@ -1,12 +1,17 @@
 """The benchmark runs on a tiny setting and reports every figure, positive."""
 
 import json
+import math
+import os
+import shutil
 import subprocess
 
 import pytest
 
 from conftest import TEST_DATA, cpu_only_env, cpu_only_module
-from cwgan.bench_lib import canonical_op_type
+from cwgan import bench_data
+from cwgan.bench_lib import canonical_op_type, measure_folder_pipeline, pipeline_lines
+from cwgan.folder import list_files
 
 
 def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
@@ -17,6 +22,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
         cpu_only_module("cwgan.bench", "--width=4", "--batch_size=4", "--n_critic=2",
                         "--iterations=2", "--repeats=1", "--batch_sizes=4,8",
                         f"--data_dir={TEST_DATA}", "--large_size=600", "--matmul_n=64",
+                        "--pipeline_sizes=40,80", "--pipeline_source=coloured_digits",
+                        "--pipeline_iterations=2", "--pipeline_repeats=1",
                         f"--json_out={out}"),
         env=cpu_only_env(), cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
@@ -24,7 +31,7 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     for key in ("fast_path", "textbook_loop", "speedup_fast_vs_textbook", "xla",
                 "in_graph_sampling", "input_pipeline", "flops", "dataset_scaling",
                 "batch_scaling", "peak_rss_mib", "profile_top_ops_xla_off",
-                "warmup_schedule"):
+                "warmup_schedule", "folder_pipeline"):
         assert key in result, key
     for path in (("fast_path", "generator_iterations_per_s"),
                  ("fast_path", "critic_images_per_s"), ("fast_path", "compile_seconds"),
@@ -47,6 +54,75 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     assert "Conv2DBackpropFilter" in shares
     assert all(canonical_op_type(op) == op for op in shares), shares
     assert "fast vs textbook" in proc.stdout and "--jit_compile=auto chose" in proc.stdout
+    # The input pipeline on folders of 40 and 80 coloured digits, written into the cache.
+    pipeline = result["folder_pipeline"]
+    assert pipeline["source"] == "coloured_digits" and set(pipeline["folders"]) == {"40", "80"}
+    assert pipeline["images"] == 80 and pipeline["image_shape"] == [32, 32, 3]
+    assert pipeline["xla"] == result["xla"]["faster"]
+    assert "input pipeline on 80 PNGs" in proc.stdout
+
+
+def _subset(folder, root, per_class):
+    """A folder holding the first `per_class` files of each class folder of `folder`."""
+    for name in sorted(os.listdir(folder)):
+        os.makedirs(root / name)
+        for f in sorted(os.listdir(os.path.join(folder, name)))[:per_class]:
+            shutil.copy(os.path.join(folder, name, f), root / name / f)
+    return root
+
+
+def test_folder_pipeline_reports_overhead_speed_and_memory(colour_folder, tmp_path):
+    small = _subset(colour_folder, tmp_path / "small", 8)
+    result = measure_folder_pipeline([small, colour_folder], batch_size=4, n_critic=2,
+                                     width=4, jit_compile=False, iterations=2, repeats=1)
+    images = len(list_files(colour_folder)[1])  # the training split
+    assert result["images"] == images and result["image_shape"] == [32, 32, 3]
+    assert result["xla"] == "off"
+    for fed in ("in_memory", "from_disk"):
+        assert result[fed]["seconds_per_iteration"] > 0 and result[fed]["compile_seconds"] > 0
+    assert math.isfinite(result["overhead_fraction"]) and result["overhead_fraction"] > -1
+    alone = result["stream_alone"]
+    assert alone["steps_per_s"] > 0 and alone["headroom"] > 0
+    assert alone["images_per_s"] == pytest.approx(8 * alone["steps_per_s"])
+    memory = result["peak_memory"]
+    assert memory["steps"] == images // 8 + 2  # one pass over the largest, into the next
+    sizes = {str(len(list_files(small)[1])), str(images)}
+    for mode, in_memory in (("streamed", False), ("in_memory", True)):
+        assert set(memory[mode]["by_images"]) == sizes
+        for probe in memory[mode]["by_images"].values():
+            assert probe["in_memory"] is in_memory and probe["baseline_mib"] > 0
+            assert probe["rise_mib"] >= probe["rise_mib_load"] >= 0 and probe["rise_mib"] > 0
+            assert probe["peak_mib"] == pytest.approx(probe["baseline_mib"]
+                                                      + probe["rise_mib"])
+        assert memory[mode]["peak_ratio_largest_vs_smallest"] > 0
+        assert math.isfinite(memory[mode]["difference_mib"])
+        assert math.isfinite(memory[mode]["bytes_per_extra_image"])
+    lines = pipeline_lines(result | {"source": "colour_folder", "xla_from": "given"})
+    assert "overhead" in lines[1] and "steps/s" in lines[2] and "MiB" in lines[3]
+
+
+def test_bench_folders_are_written_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("CWGAN_CACHE_DIR", str(tmp_path))
+    root, seconds = bench_data.bench_folder(30, "coloured_digits")
+    assert root == str(tmp_path / "bench" / "coloured_digits_30") and seconds > 0
+    assert sorted(os.listdir(root)) == ["test", "train"]
+    class_names, paths, _ = list_files(root, "train")
+    assert class_names == tuple(str(d) for d in range(10)) and len(paths) == 30
+    assert len(list_files(root, "test")[1]) == 10
+    assert not os.path.exists(root + ".tmp")
+    assert bench_data.bench_folder(30, "coloured_digits") == (root, 0.0)  # cached
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--pipeline_sizes=x"], "--pipeline_sizes"),
+    (["--pipeline_sizes=100,5", "--batch_size=2", "--n_critic=5"], ">= 10"),
+    (["--pipeline_only", "--nopipeline"], "nothing to measure"),
+    (["--pipeline_source=fashion_mnist", "--pipeline_sizes=70000"], "coloured_digits"),
+])
+def test_bad_pipeline_flags_are_usage_errors(args, message):
+    proc = subprocess.run(cpu_only_module("cwgan.bench", *args), env=cpu_only_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("recorded, canonical", [
