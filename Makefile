@@ -26,8 +26,11 @@ pretrained: $(STAMP)
 	cp runs/pretrained/generator.keras runs/pretrained/generator.json \
 		runs/pretrained/eval.json cwgan/pretrained/mnist/
 
+# Test files are spread over TEST_WORKERS processes (a file's tests stay together, so its
+# module fixtures are built once); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q tests -n $(TEST_WORKERS) --dist=loadfile
 
 clean:
 	rm -rf $(VENV) build *.egg-info
