@@ -24,6 +24,10 @@ Public API:
   - `TrainConfig`, `build_model`, `train_model`: the run behind `python -m cwgan.train`
     (`build_model(TrainConfig())` is the tuned CPU recipe).
 
+The server, `python -m cwgan.serve` (docs/serve.md), is not imported here (it would bring
+Starlette into every `import cwgan`): `cwgan.serve_lib.make_app(checkpoint_dir)` is its
+ASGI app, for uvicorn or any other ASGI server.
+
 No public name is also a module's name: `import cwgan.train` (what `python -m
 cwgan.train` and the console script do) binds `cwgan.train` to the CLI module, which would
 shadow a function of that name.

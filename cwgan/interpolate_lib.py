@@ -146,7 +146,7 @@ def walk_images(generator, start, end, label, steps):
     return images.reshape(n, steps, *images.shape[1:])
 
 
-def _class_index(name, value, info):
+def class_index(name, value, info):
     """`value` (a class index or name) as the index of a class the generator was trained
     on; `info` is `load_generator`'s.
 
@@ -220,8 +220,8 @@ def class_morph(label_from, label_to, steps=8, n=4, seed=0, checkpoint_dir=None)
         FileNotFoundError: no trained generator where looked.
     """
     steps, n, seed, generator, info = _checked_grid_args(steps, n, seed, checkpoint_dir)
-    index_from = _class_index("label_from", label_from, info)
-    index_to = _class_index("label_to", label_to, info)
+    index_from = class_index("label_from", label_from, info)
+    index_to = class_index("label_to", label_to, info)
     if index_to == index_from:
         raise ValueError(
             f"Invalid value for argument `label_to`. Received: label_to={label_to!r}. "
@@ -260,7 +260,7 @@ def latent_walk(label, steps=8, n=4, seed=0, checkpoint_dir=None):
         FileNotFoundError: no trained generator where looked.
     """
     steps, n, seed, generator, info = _checked_grid_args(steps, n, seed, checkpoint_dir)
-    index = _class_index("label", label, info)
+    index = class_index("label", label, info)
     start, end = _noise(seed, n, info["latent_dim"], draws=2)
     return walk_images(generator, start, end, index, steps)
 

@@ -35,28 +35,40 @@ def load_generator(checkpoint_dir=None):
     """
     directory = find_checkpoint_dir(checkpoint_dir)
     model_path = os.path.join(directory, GENERATOR_FILE)
+    key = (os.path.abspath(model_path), os.stat(model_path).st_mtime_ns)
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = read_generator(directory)
+    return _cache[key]
+
+
+def read_generator(directory):
+    """Reads `(generator, info)` from `directory` as `load_generator` does, uncached (a
+    server that reloads a newer generator keeps the old one until the new one is read).
+
+    Raises:
+        FileNotFoundError: `generator.json` is missing.
+        ValueError: either file is unreadable or not a cwgan generator, saying which.
+    """
+    model_path = os.path.join(directory, GENERATOR_FILE)
     info_path = os.path.join(directory, GENERATOR_CONFIG_FILE)
     if not os.path.isfile(info_path):
         raise FileNotFoundError(
             f"{info_path} is missing: {GENERATOR_FILE} needs it beside it (it says which "
             "classes the generator was trained on). Re-save the checkpoint with cwgan.")
-    key = (os.path.abspath(model_path), os.stat(model_path).st_mtime_ns)
-    if key not in _cache:
-        _cache.clear()
-        info = _read_info(info_path)
-        try:
-            generator = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-        except Exception as e:  # zip, HDF5, JSON or deserialisation errors alike
-            reason = (str(e).splitlines() or [""])[0][:200]
-            raise ValueError(
-                f"{model_path} is not a readable Keras model ({type(e).__name__}: "
-                f"{reason}). Train again or point checkpoint_dir elsewhere.") from None
-        _check_generator(generator, info, model_path)
-        _cache[key] = (generator, info)
-    return _cache[key]
+    info = _read_info(info_path)
+    try:
+        generator = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as e:  # zip, HDF5, JSON or deserialisation errors alike
+        reason = (str(e).splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"{model_path} is not a readable Keras model ({type(e).__name__}: "
+            f"{reason}). Train again or point checkpoint_dir elsewhere.") from None
+    _check_generator(generator, info, model_path)
+    return generator, info
 
 
-def _own_or_pretrained(checkpoint_dir):
+def own_or_pretrained(checkpoint_dir):
     """`checkpoint_dir` resolved as `find_checkpoint_dir` does, or, when nothing was asked
     for and nothing is found, `PRETRAINED_DIR` (with a warning saying so)."""
     if checkpoint_dir is not None or os.environ.get(ENV_VAR):
@@ -135,7 +147,9 @@ def label_indices(label, class_names):
     return out
 
 
-def _check_labels(label, n, classes, class_names):
+def checked_labels(label, n, classes, class_names):
+    """`label` and `n` as `sample` takes them, checked, as an int32 array of class indices
+    (one per image); a ValueError names the bad argument and what is allowed."""
     if isinstance(label, (list, tuple, np.ndarray)):
         if np.ndim(label) != 1 or len(label) == 0:
             raise ValueError(
@@ -200,8 +214,8 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
             `$CWGAN_CHECKPOINT_DIR`).
     """
     seed = check_seed("seed", seed)
-    generator, info = load_generator(_own_or_pretrained(checkpoint_dir))
-    labels = _check_labels(label, n, info["classes"], list(info["class_names"]))
+    generator, info = load_generator(own_or_pretrained(checkpoint_dir))
+    labels = checked_labels(label, n, info["classes"], list(info["class_names"]))
     noise = np.random.default_rng(seed).standard_normal(
         (len(labels), info["latent_dim"])).astype(np.float32)
     return generate_unit(generator, noise, labels)

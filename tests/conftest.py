@@ -1,10 +1,14 @@
 """Shared fixtures: tiny real data shipped in tests/data, tiny models, a trained checkpoint."""
 
 import atexit
+import contextlib
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import threading
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -153,3 +157,27 @@ def _bounded_checkpoint_search(tmp_path_factory):
         os.environ["CWGAN_CEILING_DIRS"] = old
 
 
+
+
+@contextlib.contextmanager
+def serving(app):
+    """Serves the ASGI `app` with uvicorn in a thread on 127.0.0.1, on a free port;
+    yields its base URL and stops it (after the requests in flight) on exit."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
