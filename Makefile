@@ -32,5 +32,10 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m pytest -q tests -n $(TEST_WORKERS) --dist=loadfile
 
+# The speed benchmark (step time, XLA, input pipeline) and the server's load test.
+bench: $(STAMP)
+	$(PY) -m cwgan.bench
+	$(PY) -m cwgan.bench_serve
+
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -423,3 +423,18 @@ def test_a_failing_generator_call_is_a_json_500_and_the_server_goes_on(checkpoin
         assert (status, error["field"]) == (500, "server") and "RuntimeError" in error["error"]
         model.generate = working
         assert call(base, "POST", "/api/sample", {"label": 3})[0] == 200
+
+
+def test_a_colour_generator_serves_rgb_images_and_its_shape(colour_checkpoint):
+    with serving(make_app(str(colour_checkpoint), reload_seconds=0)) as base:
+        meta = call(base, "GET", "/v1/models/cwgan")[1]["metadata"]
+        assert meta["image_shape"] == [32, 32, 3] and meta["output_shape"] == [32, 32, 3]
+        status, body = call(base, "POST", "/api/sample", {"label": "4", "n": 2, "seed": 1,
+                                                          "format": "array"})
+        expected = cwgan.sample(label="4", n=2, seed=1, checkpoint_dir=colour_checkpoint)
+        assert status == 200 and np.asarray(body["images"]).shape == (2, 32, 32, 3)
+        np.testing.assert_allclose(body["images"], expected, atol=1e-5)
+        status, body = call(base, "POST", "/api/sample", {"label": 4, "n": 2, "seed": 1})
+        pixels = np.stack([decode_png(url) for url in body["images"]]).astype(int)
+        assert pixels.shape == (2, 32, 32, 3)
+        assert np.abs(pixels - np.round(expected * 255)).max() <= 1
