@@ -28,6 +28,10 @@ from cwgan.serve_lib import Batcher, json_body, make_app
 from cwgan.serve_requests import MAX_BODY_BYTES, MAX_IMAGES, RequestError
 
 PRETRAINED = cwgan.PRETRAINED_DIR
+# The server's compiled generator against cwgan.sample's eager one, at other batch sizes:
+# the same images up to float rounding, which graph fusions (oneDNN) and a GPU's kernel
+# choices make larger than on this CPU. Another seed or class differs by 0.1 and more.
+ATOL = 1e-3
 
 
 def call(base, method, path, body=None, raw=None, headers=None):
@@ -82,7 +86,7 @@ def test_sample_is_what_cwgan_sample_draws_for_the_seed(server):
     status, body = call(server, "POST", "/api/sample",
                         {"label": 7, "n": 3, "seed": 5, "format": "array"})
     assert status == 200 and body["seed"] == 5 and body["labels"] == [7, 7, 7]
-    np.testing.assert_allclose(np.asarray(body["images"]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(body["images"]), expected, atol=ATOL)
     status, body = call(server, "POST", "/api/sample", {"label": "7", "n": 3, "seed": 5})
     pixels = np.stack([decode_png(url) for url in body["images"]]).astype(int)
     assert pixels.shape == (3, 28, 28)
@@ -95,11 +99,11 @@ def test_sample_of_a_list_of_labels_and_of_a_fresh_seed(server):
     assert status == 200 and body["class_names"] == ["3", "7", "3"]
     np.testing.assert_allclose(np.asarray(body["images"]),
                                cwgan.sample(label=[3, 7, 3], seed=2, checkpoint_dir=PRETRAINED),
-                               atol=1e-5)
+                               atol=ATOL)
     status, body = call(server, "POST", "/api/sample", {"label": 1, "format": "array"})
     seed = body["seed"]  # drawn by the server: the same seed gives the same image again
     again = call(server, "POST", "/api/sample", {"label": 1, "seed": seed, "format": "array"})
-    np.testing.assert_allclose(again[1]["images"], body["images"], atol=1e-6)
+    np.testing.assert_allclose(again[1]["images"], body["images"], atol=ATOL)
 
 
 def test_sample_png_link_and_morph(server):
@@ -113,7 +117,7 @@ def test_sample_png_link_and_morph(server):
     grid = np.asarray(body["images"])
     assert status == 200 and grid.shape == (2, 5, 28, 28)
     np.testing.assert_allclose(grid, cwgan.class_morph(3, 8, steps=5, n=2, seed=0,
-                                                       checkpoint_dir=PRETRAINED), atol=1e-5)
+                                                       checkpoint_dir=PRETRAINED), atol=ATOL)
 
 
 def test_predict_in_tensorflow_servings_row_and_columnar_formats(server):
@@ -124,12 +128,12 @@ def test_predict_in_tensorflow_servings_row_and_columnar_formats(server):
     status, body = call(server, "POST", "/v1/models/cwgan:predict", {
         "instances": [{"label": int(l), "noise": n.tolist()} for l, n in zip(labels, noise)]})
     assert status == 200
-    np.testing.assert_allclose(np.asarray(body["predictions"]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(body["predictions"]), expected, atol=ATOL)
     status, body = call(server, "POST", "/v1/models/cwgan:predict", {
         "signature_name": "serving_default",
         "inputs": {"label": labels.tolist(), "noise": noise.tolist()}})
     assert status == 200
-    np.testing.assert_allclose(np.asarray(body["outputs"]), expected, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(body["outputs"]), expected, atol=ATOL)
 
 
 NOISE = [0.0] * 100
@@ -235,7 +239,7 @@ def test_concurrent_clients_each_get_their_own_images(server):
         assert status == 200 and labels == [label, label]
         np.testing.assert_allclose(
             images, cwgan.sample(label=label, n=2, seed=seed, checkpoint_dir=PRETRAINED),
-            atol=1e-5)
+            atol=ATOL)
     after = call(server, "GET", "/healthz")[1]
     assert after["batched_images"] - before["batched_images"] == 96
     assert after["requests"] - before["requests"] == 48
@@ -319,7 +323,7 @@ def test_a_newer_generator_is_served_without_dropping_requests(checkpoint_37, tm
         status, body = call(base, "POST", "/api/sample", {"label": 7, "n": 2, "seed": 7,
                                                           "format": "array"})
         np.testing.assert_allclose(body["images"], generate_unit(new, noise, np.full(2, 7)),
-                                   atol=1e-5)
+                                   atol=ATOL)
         # A broken file is not swapped in: the generator already loaded goes on serving.
         reloads = call(base, "GET", "/healthz")[1]["reloads"]
         with open(os.path.join(directory, GENERATOR_FILE), "wb") as f:
@@ -433,7 +437,7 @@ def test_a_colour_generator_serves_rgb_images_and_its_shape(colour_checkpoint):
                                                           "format": "array"})
         expected = cwgan.sample(label="4", n=2, seed=1, checkpoint_dir=colour_checkpoint)
         assert status == 200 and np.asarray(body["images"]).shape == (2, 32, 32, 3)
-        np.testing.assert_allclose(body["images"], expected, atol=1e-5)
+        np.testing.assert_allclose(body["images"], expected, atol=ATOL)
         status, body = call(base, "POST", "/api/sample", {"label": 4, "n": 2, "seed": 1})
         pixels = np.stack([decode_png(url) for url in body["images"]]).astype(int)
         assert pixels.shape == (2, 32, 32, 3)
