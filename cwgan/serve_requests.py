@@ -10,8 +10,7 @@ import math
 
 import numpy as np
 
-from cwgan.interpolate_lib import MAX_STEPS
-from cwgan.sampling import label_indices
+from cwgan.interpolate_lib import MAX_STEPS, class_index
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: 256 predict instances of latent size 100 take ~0.5 MiB.
 MAX_IMAGES = 256  # per request; a page shows at most 64, a client batches the rest.
@@ -90,26 +89,16 @@ def check_format(value):
 
 def check_class(field, value, info):
     """A class index or name (as `cwgan.sample` takes it) of a class the generator was
-    trained on, as its index. A digit string from a query is the class of that name, or
-    the index it reads as."""
-    classes, names = list(info["classes"]), list(info["class_names"])
-    if isinstance(value, str) and value not in names and value.strip().isdigit():
+    trained on, as its index (`cwgan.interpolate_lib.class_index`'s check). A digit string
+    from a query is the class of that name, or the index it reads as."""
+    if isinstance(value, str) and value not in info["class_names"] and value.strip().isdigit():
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    index = None
-    if isinstance(value, (str, int)) and not isinstance(value, bool):
-        try:
-            index, = label_indices(value, names)
-        except ValueError:
-            pass
-    if index not in classes:
-        allowed = [names[c] for c in classes]
-        digits = allowed == [str(c) for c in classes]
-        expected = (f"a class in {classes}" if digits
-                    else f"a class name in {allowed} or its index in {classes}")
-        raise _invalid(field, _Raw(value), expected)
-    return index
+    try:
+        return class_index(field, value, info)
+    except ValueError as e:
+        raise RequestError(field, str(e)) from None
 
 
 def sample_args(body, info):

@@ -158,7 +158,7 @@ BAD_REQUESTS = [
      "instances[0].noise", "of length 1. Expected a list of 100 numbers"),
     ("POST", "/v1/models/cwgan:predict", {"instances": [{"label": 7, "noise": NOISE},
                                                         {"label": 10, "noise": NOISE}]},
-     400, "instances[1].label", "Expected a class"),
+     400, "instances[1].label", "Expected one of the classes"),
     ("POST", "/v1/models/cwgan:predict", {"instances": [{"label": 7}]}, 400,
      "instances[0].noise", "Missing"),
     ("POST", "/v1/models/cwgan:predict", {"instances": [{"label": 7, "noise": NOISE}] * 257},
