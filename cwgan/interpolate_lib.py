@@ -29,20 +29,11 @@ import numpy as np
 
 from cwgan.checks import check_int, check_seed
 from cwgan.grids import save_grid
-from cwgan.sampling import generate_unit, label_indices, load_generator
+from cwgan.sampling import generate_unit, label_indices, load_generator, unit_images
 
 EMBEDDING_LAYER = "label_embedding"
 MAX_STEPS = 32  # columns
 MAX_ROWS = 32  # rows: at most 1,024 images, a grid about 15 inches wide
-
-
-def _to_unit(images, n, steps):
-    """Generator output `(n * steps, h, w, c)` in [-1, 1] -> `(n, steps, h, w)` (one
-    channel) or `(n, steps, h, w, c)` in [0, 1], the layout `cwgan.sample` uses."""
-    images = np.asarray(images, np.float32)
-    if images.shape[-1] == 1:
-        images = images[..., 0]
-    return np.clip((images + 1.0) / 2.0, 0.0, 1.0).reshape(n, steps, *images.shape[1:])
 
 
 def split_at_embedding(generator):
@@ -99,7 +90,8 @@ def morph_images(generator, noise, label_from, label_to, steps):
     n = len(noise)
     images = tail([np.repeat(noise, steps, axis=0),
                    np.tile(embedded, (n, 1)).astype(ends.dtype)], training=False)
-    return _to_unit(images, n, steps)
+    images = unit_images(images)
+    return images.reshape((n, steps) + images.shape[1:])
 
 
 def slerp(start, end, steps):

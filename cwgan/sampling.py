@@ -232,3 +232,12 @@ def generate_unit(generator, noise, labels):
                                       training=False))
         out[start:stop] = images[..., 0] if shape[-1] == 1 else images
     return np.clip((out + 1.0) / 2.0, 0.0, 1.0)
+
+
+def unit_images(images):
+    """Generator output `(n, h, w, c)` in [-1, 1] as `cwgan.sample` returns images: `(n, h,
+    w)` for one channel, `(n, h, w, 3)` for three, in [0, 1]."""
+    images = np.asarray(images, np.float32)
+    if images.shape[-1] == 1:
+        images = images[..., 0]
+    return np.clip((images + 1.0) / 2.0, 0.0, 1.0)

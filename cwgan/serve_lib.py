@@ -48,7 +48,7 @@ from starlette.routing import Route
 
 from cwgan.checkpoints import GENERATOR_CONFIG_FILE, GENERATOR_FILE
 from cwgan.interpolate_lib import morph_images
-from cwgan.sampling import read_generator
+from cwgan.sampling import read_generator, unit_images
 from cwgan.serve_requests import (MAX_BODY_BYTES, RequestError, morph_args, predict_args,
                                   sample_args)
 
@@ -78,10 +78,7 @@ class LoadedGenerator:
 
     def generate(self, noise, labels):
         """Images in [0, 1] as `cwgan.sample` returns them: `(n, h, w)` or `(n, h, w, 3)`."""
-        images = self._call(noise, labels).numpy()
-        if images.shape[-1] == 1:
-            images = images[..., 0]
-        return np.clip((images + 1.0) / 2.0, 0.0, 1.0)
+        return unit_images(self._call(noise, labels))
 
     def metadata(self, model_name):
         info = self.info
@@ -202,6 +199,8 @@ class ServerState:
 
     def __init__(self, model, model_name, batching):
         self.model, self.model_name, self.batching = model, model_name, batching
+        with open(PAGE_FILE, encoding="utf-8") as f:  # once, not per request
+            self.page = f.read().replace("{{MODEL_NAME}}", html.escape(model_name))
         self.batcher = Batcher(self) if batching else None
         self.reloads = self.batches = self.batched_images = self.requests = 0
 
@@ -288,8 +287,7 @@ def _check_name(request, state):
 
 
 async def page(request, state):
-    with open(PAGE_FILE, encoding="utf-8") as f:
-        return HTMLResponse(f.read().replace("{{MODEL_NAME}}", html.escape(state.model_name)))
+    return HTMLResponse(state.page)
 
 
 async def health(request, state):
