@@ -20,10 +20,12 @@ import keras
 import numpy as np
 from keras import layers
 
+from cwgan.checks import check_int
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES
 
 
 UPSAMPLINGS = ("transpose", "resize")
+GENERATOR_CONDITIONINGS = ("input", "layers")
 CHANNELS = (1, 3)
 
 
@@ -55,7 +57,7 @@ def conv_plan(image_shape):
 
 
 def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding_dim=50,
-                    upsampling="transpose", image_shape=IMAGE_SHAPE):
+                    upsampling="transpose", image_shape=IMAGE_SHAPE, conditioning="input"):
     """Maps (noise, label) to an image in [-1, 1].
 
     The label is embedded and joined to the noise; a dense layer and stride-2
@@ -74,6 +76,9 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
             sees the same number of weights, so none of the checkerboard that uneven
             overlap of transposed kernels leaves; Odena et al. 2016).
         image_shape: `(size, size, channels)` of the images; see `conv_plan`.
+        conditioning: "input" (the label only joins the noise) or "layers" (one-hot label
+            planes also join the maps before every upsampling, so that each layer is told
+            the class directly instead of through what the layers below kept of it).
 
     Returns:
         A `keras.Model` taking `[noise (batch, latent_dim) float32, labels (batch,) int]`
@@ -83,6 +88,10 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     if upsampling not in UPSAMPLINGS:
         raise ValueError(f"Invalid value for argument `upsampling`. Received: "
                          f"upsampling={upsampling!r}. Expected one of {UPSAMPLINGS}.")
+    if conditioning not in GENERATOR_CONDITIONINGS:
+        raise ValueError(f"Invalid value for argument `conditioning`. Received: "
+                         f"conditioning={conditioning!r}. Expected one of "
+                         f"{GENERATOR_CONDITIONINGS}.")
 
     def up(x, filters, **kwargs):
         if upsampling == "transpose":
@@ -99,13 +108,24 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Reshape((start, start, filters))(x)
+    if conditioning == "layers":
+        onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
+        onehot = layers.Reshape((1, 1, num_classes))(onehot)
+
+    def with_label(x):
+        if conditioning != "layers":
+            return x
+        planes = layers.UpSampling2D(size=tuple(x.shape[1:3]))(onehot)
+        return layers.Concatenate()([x, planes])
+
     for _ in range(doublings - 1):
         filters //= 2
-        x = up(x, filters, use_bias=False)
+        x = up(with_label(x), filters, use_bias=False)
         x = layers.BatchNormalization()(x)
         x = layers.ReLU()(x)
     # float32 output even under mixed precision: the critic compares it with real images.
-    image = up(x, image_shape[-1], activation="tanh", dtype="float32", name="image")
+    image = up(with_label(x), image_shape[-1], activation="tanh", dtype="float32",
+               name="image")
     return keras.Model([noise, label], image, name="generator")
 
 
@@ -131,7 +151,7 @@ def _check_conditioning(conditioning):
 
 
 def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
-                 image_shape=IMAGE_SHAPE):
+                 image_shape=IMAGE_SHAPE, depth=1):
     """Maps (image, label) to an unbounded real score f(image | label).
 
     The label enters as one-hot planes stacked onto the image. A learned embedding would
@@ -150,12 +170,16 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
         conditioning: "concat" (one-hot planes) or "projection" (planes and a projection
             of a label embedding onto the last features).
         image_shape: `(size, size, channels)` of the images.
+        depth: convolutions per resolution: 1 is DCGAN's one 4x4 stride-2 convolution;
+            each more adds a 3x3 stride-1 one of as many channels after it (a wider view
+            and more layers at about twice the critic's cost for depth 2).
 
     Returns:
         A `keras.Model` taking `[images (batch,) + image_shape, labels (batch,) int]` and
         returning scores of shape `(batch, 1)`.
     """
     _check_conditioning(conditioning)
+    depth = check_int("depth", depth, minimum=1)
     _, doublings = conv_plan(image_shape)
     image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
@@ -166,6 +190,9 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
     for i in range(doublings):
         x = layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
+        for _ in range(depth - 1):
+            x = layers.Conv2D(width * 2 ** i, 3, padding="same")(x)
+            x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     return keras.Model([image, label], _score(x, label, num_classes, conditioning),
                        name="critic")
@@ -211,17 +238,26 @@ def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat",
 
 
 def build_networks(architecture="dcgan", latent_dim=100, width=None, conditioning="concat",
-                   num_classes=NUM_CLASSES, upsampling="transpose", image_shape=IMAGE_SHAPE):
+                   num_classes=NUM_CLASSES, upsampling="transpose", image_shape=IMAGE_SHAPE,
+                   generator_conditioning="input", critic_depth=1):
     """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp).
 
-    `upsampling` is the dcgan generator's (see `build_generator`); the mlp has none.
+    `upsampling` and `generator_conditioning` are the dcgan generator's `upsampling` and
+    `conditioning`, `critic_depth` the dcgan critic's `depth` (see `build_generator`,
+    `build_critic`); the mlp has none of them.
     """
     if architecture == "dcgan":
         width = width or 64
         return (build_generator(latent_dim, num_classes, width, upsampling=upsampling,
-                                image_shape=image_shape),
-                build_critic(num_classes, width, conditioning, image_shape))
+                                image_shape=image_shape, conditioning=generator_conditioning),
+                build_critic(num_classes, width, conditioning, image_shape, critic_depth))
     if architecture == "mlp":
+        if generator_conditioning != "input" or critic_depth != 1:
+            raise ValueError(
+                f"The mlp networks have no layers of maps: generator_conditioning="
+                f"{generator_conditioning!r} and critic_depth={critic_depth!r} are dcgan "
+                "options. Expected generator_conditioning='input' and critic_depth=1 with "
+                "architecture='mlp'.")
         width = width or 256
         return (build_mlp_generator(latent_dim, num_classes, width, image_shape=image_shape),
                 build_mlp_critic(num_classes, width, conditioning, image_shape))

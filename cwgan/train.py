@@ -71,6 +71,12 @@ _CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "proj
 _UPSAMPLING = flags.DEFINE_enum(
     "upsampling", "transpose", ["transpose", "resize"], "How the dcgan generator doubles "
     "its maps: transposed 4x4 convolutions, or a nearest-neighbour resize and a 3x3 convolution.")
+_GENERATOR_CONDITIONING = flags.DEFINE_enum(
+    "generator_conditioning", "input", ["input", "layers"], "How the label enters the dcgan "
+    "generator: joined to the noise only, or also as one-hot planes before every upsampling.")
+_CRITIC_DEPTH = flags.DEFINE_integer(
+    "critic_depth", 1, "Convolutions per resolution in the dcgan critic: 1 is DCGAN's; each "
+    "more adds a 3x3 stride-1 convolution.", lower_bound=1)
 _EMA = flags.DEFINE_float(
     "ema", 0.0, "Keep an exponential moving average of the generator's weights at this "
     "momentum (e.g. 0.999) and save, draw and evaluate it instead of the raw weights "
@@ -186,6 +192,8 @@ def main(argv):
             latent_dim=_LATENT_DIM.value,
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             upsampling=_UPSAMPLING.value, ema=_EMA.value,
+            generator_conditioning=_GENERATOR_CONDITIONING.value,
+            critic_depth=_CRITIC_DEPTH.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             image_size=_IMAGE_SIZE.value, data_cache=_DATA_CACHE.value,

@@ -27,7 +27,8 @@ from cwgan.data import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, load_da
 from cwgan.distribute import STRATEGIES, make_strategy, replica_batch_size
 from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
 from cwgan.model import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
-from cwgan.networks import ARCHITECTURES, CONDITIONINGS, UPSAMPLINGS, build_networks
+from cwgan.networks import (ARCHITECTURES, CONDITIONINGS, GENERATOR_CONDITIONINGS,
+                            UPSAMPLINGS, build_networks)
 from cwgan.xla import JIT_CHOICES, choose_jit_compile, describe
 
 logger = logging.getLogger("cwgan")
@@ -82,6 +83,8 @@ class TrainConfig:
     width: Optional[int] = 32
     conditioning: str = "projection"
     upsampling: str = "transpose"
+    generator_conditioning: str = "input"
+    critic_depth: int = 1
     ema: float = 0.0
     seed: int = 0
     dataset: str = "mnist"
@@ -160,8 +163,10 @@ class TrainConfig:
             set_("image_size", check_int("image_size", self.image_size, minimum=4))
         if self.width is not None:
             set_("width", check_int("width", self.width, minimum=1))
+        set_("critic_depth", check_int("critic_depth", self.critic_depth, minimum=1))
         for name, choices in (("architecture", ARCHITECTURES),
-                              ("conditioning", CONDITIONINGS), ("upsampling", UPSAMPLINGS)):
+                              ("conditioning", CONDITIONINGS), ("upsampling", UPSAMPLINGS),
+                              ("generator_conditioning", GENERATOR_CONDITIONINGS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
                                  f"{getattr(self, name)!r}. Expected one of {choices}.")
@@ -187,15 +192,16 @@ class TrainConfig:
 # Options that shape the model: a checkpoint made with others cannot be resumed.
 MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_value",
                  "architecture", "width", "conditioning", "upsampling", "ema", "dataset",
-                 "constraint", "image_size")
+                 "constraint", "image_size", "generator_conditioning", "critic_depth")
 # What a model option was before cwgan had it, for runs saved then.
-OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0, "image_size": None}
+OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0, "image_size": None,
+                  "generator_conditioning": "input", "critic_depth": 1}
 
 
 # Options that shape the train step's cost: with the machine, the key of the XLA choice.
 STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "upsampling", "latent_dim",
                       "batch_size", "n_critic", "n_critic_warmup", "constraint",
-                      "mixed_precision", "ema")
+                      "mixed_precision", "ema", "generator_conditioning", "critic_depth")
 
 
 def _data_shape(config, data):
@@ -221,7 +227,9 @@ def _new_model(config, jit_compile, data=None):
                                            config.width, config.conditioning,
                                            num_classes=len(class_names),
                                            upsampling=config.upsampling,
-                                           image_shape=image_shape)
+                                           image_shape=image_shape,
+                                           generator_conditioning=config.generator_conditioning,
+                                           critic_depth=config.critic_depth)
         model = ConditionalWGAN(generator, critic, latent_dim=config.latent_dim,
                                 classes=config.digits, n_critic=config.n_critic,
                                 n_critic_warmup=config.n_critic_warmup,

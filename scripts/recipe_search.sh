@@ -22,7 +22,8 @@ MINUTES=$1; shift
 # wuN: n_critic_warmup N, decay / nodecay: learning-rate decay on / off, stN: --steps=N,
 # xla / noxla: XLA on / off, eN: evaluate every N steps inside the run, gp: gradient penalty,
 # resize: the generator upsamples by resize and convolution, emaM: generator weight average
-# at momentum M).
+# at momentum M, seedN: --seed=N, glayers: label planes before every generator upsampling,
+# depthN: N convolutions per critic resolution).
 # DATA_DIR=dir trains on that directory's images (e.g. from scripts/resample_mnist.py).
 flags_for() {
   case "$1" in
@@ -45,11 +46,14 @@ flags_for() {
           decay) flags+=" --lr_decay" ;;
           nodecay) flags+=" --nolr_decay" ;;
           noxla) flags+=" --jit_compile=false" ;;
+          seed[0-9]*) flags+=" --seed=${extra#seed}" ;;
           st[0-9]*) flags+=" --steps=${extra#st}" ;;
           ema*) flags+=" --ema=${extra#ema}" ;;
           e[0-9]*) flags+=" --eval_every=${extra#e}" ;;
           gp) flags+=" --constraint=gp" ;;
           resize) flags+=" --upsampling=resize" ;;
+          glayers) flags+=" --generator_conditioning=layers" ;;
+          depth[0-9]*) flags+=" --critic_depth=${extra#depth}" ;;
           *) echo "unknown extra setting: $extra" >&2; exit 2 ;;
         esac
       done

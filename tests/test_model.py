@@ -84,6 +84,42 @@ def test_resize_generator_draws_28x28_from_resize_and_convolution_only():
     assert np.abs(out3 - out5).max() > 1e-4
 
 
+def test_layers_conditioning_tells_every_generator_layer_the_label():
+    from cwgan.networks import build_generator
+
+    noise = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+
+    def label_effect(conditioning):
+        generator = build_generator(latent_dim=8, width=4, conditioning=conditioning)
+        # With the noise's label embedding at 0, the label can only enter through planes.
+        embedding = generator.get_layer("label_embedding")
+        embedding.embeddings.assign(np.zeros(embedding.embeddings.shape, np.float32))
+        out3 = generator([noise, np.full((4,), 3)], training=False).numpy()
+        out5 = generator([noise, np.full((4,), 5)], training=False).numpy()
+        assert out3.shape == (4, 28, 28, 1) and out3.min() >= -1 and out3.max() <= 1
+        return np.abs(out3 - out5).max()
+
+    assert label_effect("input") == 0
+    assert label_effect("layers") > 1e-4
+
+
+def test_deeper_critic_is_clipped_and_trains(data):
+    images, labels = data
+    generator = cwgan.build_generator(16, width=4)
+    critic = cwgan.build_critic(width=4, conditioning="projection", depth=2)
+    # Twice the convolutions of the depth-1 critic, the same output.
+    assert sum(isinstance(layer, keras.layers.Conv2D) for layer in critic.layers) == 4
+    model = cwgan.ConditionalWGAN(generator, critic, latent_dim=16, n_critic=2,
+                                  clip_value=0.01, seed=0)
+    model.compile(jit_compile=False)
+    for v in model.critic.trainable_variables:
+        v.assign(np.full(v.shape, 0.5, np.float32))
+    model.fit(cwgan.make_dataset(images, labels, batch_size=16, n_critic=2, seed=0),
+              steps_per_epoch=1, epochs=1, verbose=0)
+    for v in model.critic.trainable_variables:
+        assert np.abs(v.numpy()).max() <= 0.01 + 1e-7, v.path
+
+
 def test_critic_score_depends_on_the_label():
     model = tiny_model()
     for v in model.critic.trainable_variables:  # weights that let the label through
