@@ -108,15 +108,11 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
     x = layers.Reshape((start, start, filters))(x)
-    if conditioning == "layers":
-        onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
-        onehot = layers.Reshape((1, 1, num_classes))(onehot)
 
     def with_label(x):
-        if conditioning != "layers":
+        if conditioning == "input":
             return x
-        planes = layers.UpSampling2D(size=tuple(x.shape[1:3]))(onehot)
-        return layers.Concatenate()([x, planes])
+        return layers.Concatenate()([x, _label_planes(label, num_classes, x.shape[1:3])])
 
     for _ in range(doublings - 1):
         filters //= 2
@@ -127,6 +123,14 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     image = up(with_label(x), image_shape[-1], activation="tanh", dtype="float32",
                name="image")
     return keras.Model([noise, label], image, name="generator")
+
+
+def _label_planes(label, num_classes, size, name=None):
+    """Integer labels `(batch,)` as one-hot planes `(batch,) + size + (num_classes,)`, to
+    join a layer's maps: the class at full scale, whatever the weights around it."""
+    onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
+    onehot = layers.Reshape((1, 1, num_classes))(onehot)
+    return layers.UpSampling2D(size=tuple(size), name=name)(onehot)
 
 
 ARCHITECTURES = ("dcgan", "mlp")
@@ -183,9 +187,7 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
     _, doublings = conv_plan(image_shape)
     image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
-    planes = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
-    planes = layers.Reshape((1, 1, num_classes))(planes)
-    planes = layers.UpSampling2D(size=tuple(image_shape[:2]), name="label_planes")(planes)
+    planes = _label_planes(label, num_classes, image_shape[:2], name="label_planes")
     x = layers.Concatenate(name="image_and_label")([image, planes])
     for i in range(doublings):
         x = layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same")(x)

@@ -224,14 +224,10 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
 def generate_unit(generator, noise, labels):
     """Generator output for `noise` and `labels`, in chunks, as images in [0, 1]: `(n, h,
     w)` for one channel, `(n, h, w, 3)` for three (the shape `cwgan.sample` returns)."""
-    shape = tuple(generator.outputs[0].shape[1:])
-    out = np.empty((len(labels),) + (shape[:2] if shape[-1] == 1 else shape), np.float32)
-    for start in range(0, len(labels), _CHUNK):
-        stop = start + _CHUNK
-        images = np.asarray(generator([noise[start:stop], labels[start:stop]],
-                                      training=False))
-        out[start:stop] = images[..., 0] if shape[-1] == 1 else images
-    return np.clip((out + 1.0) / 2.0, 0.0, 1.0)
+    return np.concatenate([
+        unit_images(generator([noise[start:start + _CHUNK], labels[start:start + _CHUNK]],
+                              training=False))
+        for start in range(0, len(labels), _CHUNK)])
 
 
 def unit_images(images):

@@ -99,7 +99,7 @@ def test_layers_conditioning_tells_every_generator_layer_the_label():
         assert out3.shape == (4, 28, 28, 1) and out3.min() >= -1 and out3.max() <= 1
         return np.abs(out3 - out5).max()
 
-    assert label_effect("input") == 0
+    assert label_effect("input") < 1e-6  # no path for the label: the same images
     assert label_effect("layers") > 1e-4
 
 
