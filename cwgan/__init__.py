@@ -6,7 +6,9 @@ Public API:
     `make_dataset`, `make_stream`, `make_file_stream`: data in [-1, 1] and batches
     grouped for a train step (streams: endless, addressable by step, for exact
     resumption). `coloured_digits`, `write_image_folder`: a folder of images to try.
-  - `build_generator`, `build_critic`: the networks.
+  - `build_generator`, `build_critic`: the networks. `LabelPlanesConv2D`, `RowwiseDot`:
+    the critic's two own layers (stock layers' functions, cheaper; see
+    `cwgan.critic_layers`), for critics of your own.
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
   - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `StopOnSignal`, `TimeLimit`,
@@ -44,6 +46,7 @@ from cwgan.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
                              QualityEvaluation, SampleGrid, StopOnSignal,
                              TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
 from cwgan.constraints import ClipConstraint  # noqa: E402
+from cwgan.critic_layers import LabelPlanesConv2D, RowwiseDot  # noqa: E402
 from cwgan.data import (ImageData, load_data, load_mnist, make_dataset,  # noqa: E402
                         make_file_stream, make_stream)
 from cwgan.demo_data_lib import coloured_digits, write_image_folder  # noqa: E402
@@ -62,8 +65,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BestGenerator", "ClipConstraint", "ConditionalWGAN", "FitToTime", "ImageData",
-    "JsonlLogger",
-    "LinearDecay", "PRETRAINED_DIR", "QualityEvaluation", "STRATEGIES",
+    "JsonlLogger", "LabelPlanesConv2D",
+    "LinearDecay", "PRETRAINED_DIR", "QualityEvaluation", "RowwiseDot", "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",
     "build_mlp_generator", "build_model", "build_networks", "class_morph",

@@ -12,6 +12,8 @@ back to back in this process (so ratios are fair on a noisy machine):
   - XLA on vs off, for both ways of feeding the step, and for the step with the
     `n_critic_warmup` schedule (its generator update inside a conditional); and what
     `--jit_compile=auto` chooses for these networks on this machine (`cwgan.xla`);
+  - the critic's own layers (`cwgan.critic_layers`) vs the stock layers they replace
+    (`build_stock_critic`: the same function and weights), XLA on and off (dcgan only);
   - achieved GFLOP/s (see `step_flops`) vs this machine's float32 matmul peak;
   - seconds per generator iteration with 10k vs 60k training images and per batch size;
   - compile (first call) time apart from the steady state; peak resident memory.
@@ -72,9 +74,10 @@ import numpy as np
 import tensorflow as tf
 
 from cwgan import bench_data
+from cwgan.critic_layers import LabelPlanesConv2D
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, load_data, load_mnist, make_dataset
 from cwgan.model import WARMUP_ITERATIONS, ConditionalWGAN
-from cwgan.networks import build_networks
+from cwgan.networks import build_networks, conv_plan
 from cwgan.train_lib import TrainConfig, auto_jit_compile
 from cwgan.xla import FastPath, sync, time_interleaved, time_stepper
 
@@ -90,6 +93,10 @@ def layer_flops(layer):
         _, h, w, _ = layer.output.shape
         kh, kw = layer.kernel_size
         return 2 * h * w * kh * kw * layer.input.shape[-1] * layer.filters
+    if isinstance(layer, LabelPlanesConv2D):
+        # The image's channels only: the label's maps are computed once per call.
+        _, h, w, _ = layer.output.shape
+        return 2 * h * w * layer.kernel_size ** 2 * layer.channels * layer.filters
     return 0
 
 
@@ -113,14 +120,41 @@ def step_flops(model, batch_size):
     return model.n_critic * critic_update + generator_update
 
 
+def build_stock_critic(num_classes=NUM_CLASSES, width=32, conditioning="projection",
+                       image_shape=IMAGE_SHAPE):
+    """The dcgan critic (depth 1) from stock layers, as cwgan built it before
+    `cwgan.critic_layers`: one-hot label planes concatenated to the image, `Dot(axes=1)`
+    for the projection. The same function and weights as `build_critic`'s; the baseline
+    that the critic's own layers are timed against."""
+    _, doublings = conv_plan(image_shape)
+    image = keras.Input(shape=image_shape, name="image")
+    label = keras.Input(shape=(), dtype="int32", name="label")
+    onehot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
+    planes = keras.layers.UpSampling2D(image_shape[:2])(
+        keras.layers.Reshape((1, 1, num_classes))(onehot))
+    x = keras.layers.Concatenate()([image, planes])
+    for i in range(doublings):
+        x = keras.layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same")(x)
+        x = keras.layers.LeakyReLU(0.2)(x)
+    x = keras.layers.Flatten()(x)
+    score = keras.layers.Dense(1, dtype="float32")(x)
+    if conditioning == "projection":
+        embedded = keras.layers.Embedding(num_classes, x.shape[-1])(label)
+        projected = keras.layers.Dot(axes=1, dtype="float32")([embedded, x])
+        score = keras.layers.Add(dtype="float32")([score, projected])
+    return keras.Model([image, label], score, name="critic")
+
+
 def build_model(width, n_critic, jit_compile, seed=0, architecture="dcgan",
                 conditioning="projection", n_critic_warmup=0, image_shape=IMAGE_SHAPE,
-                num_classes=NUM_CLASSES):
+                num_classes=NUM_CLASSES, stock_critic=False):
     """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
-    RMSprop."""
+    RMSprop; with `stock_critic`, the dcgan critic from stock layers instead."""
     keras.utils.set_random_seed(seed)
     generator, critic = build_networks(architecture, 100, width, conditioning,
                                        num_classes=num_classes, image_shape=image_shape)
+    if stock_critic:
+        critic = build_stock_critic(num_classes, width, conditioning, image_shape)
     model = ConditionalWGAN(generator, critic, n_critic=n_critic, seed=seed,
                             n_critic_warmup=n_critic_warmup, num_classes=num_classes)
     model.compile(jit_compile=jit_compile)
@@ -481,6 +515,10 @@ def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
         warm = make(width, n_critic, jit, n_critic_warmup=100)
         warm.g_optimizer.iterations.assign(WARMUP_ITERATIONS + 5)
         steppers[f"warmup_xla_{'on' if jit else 'off'}"] = FastPath(warm, dataset)
+    if architecture == "dcgan":
+        for jit in (False, True):
+            steppers[f"stock_critic_xla_{'on' if jit else 'off'}"] = FastPath(
+                make(width, n_critic, jit, stock_critic=True), dataset)
     textbook_model = make(width, n_critic, False)
     steppers["textbook"] = TextbookLoop(textbook_model, images, labels, batch_size)
     timed = {name: {"compile_seconds": c, **rates(t)}
@@ -501,6 +539,14 @@ def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
         / xla[False]["seconds_per_iteration"],
         "slowdown_xla_on": timed["warmup_xla_on"]["seconds_per_iteration"]
         / xla[True]["seconds_per_iteration"]}
+    if architecture == "dcgan":
+        result["critic_layers"] = {}
+        for mode in ("off", "on"):
+            stock = timed[f"stock_critic_xla_{mode}"]["seconds_per_iteration"]
+            ours = timed[f"fast_xla_{mode}"]["seconds_per_iteration"]
+            result["critic_layers"][mode] = {"stock_seconds_per_iteration": stock,
+                                            "seconds_per_iteration": ours,
+                                            "speedup_vs_stock": stock / ours}
     textbook = timed["textbook"]
     result["fast_path"] = fast
     result["textbook_loop"] = textbook
@@ -619,6 +665,10 @@ def _step_lines(result):
         f"in-graph indices vs "
         f"tf.data: {result['in_graph_sampling']['speedup_vs_tf_data']:.2f}x; "
         f"input pipeline overhead: {100 * result['input_pipeline']['overhead_fraction']:.1f}%",
+        *([f"the critic's own layers vs stock layers (the same function): "
+           f"{result['critic_layers']['off']['speedup_vs_stock']:.2f}x with XLA off, "
+           f"{result['critic_layers']['on']['speedup_vs_stock']:.2f}x on"]
+          if "critic_layers" in result else []),
         f"--n_critic_warmup's conditional step vs the plain one: "
         f"{result['warmup_schedule']['slowdown_xla_on']:.2f}x the time with XLA, "
         f"{result['warmup_schedule']['slowdown_xla_off']:.2f}x without",

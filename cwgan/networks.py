@@ -5,8 +5,10 @@ operations per image, so several times more iterations in the same time on a CPU
 The critic takes the label either by concatenation (one-hot planes or vector joined to
 the image) or by projection (Miyato & Koyama 2018: score = w.h + <embed(y), h>).
 
-Both are functional `keras.Model`s built from stock layers only, so a saved
-`generator.keras` loads with plain Keras, without importing cwgan.
+Both are functional `keras.Model`s. The generator is built from stock layers only, so a
+saved `generator.keras` loads with plain Keras, without importing cwgan; the critic, saved
+only inside cwgan's checkpoints, also uses the two layers of `cwgan.critic_layers` (the
+functions of stock layers, at a fraction of their cost).
 
 Calling convention, for both: `net([x, labels])` with integer labels of shape `(batch,)`.
 Built under the `mixed_float16` policy they compute in float16 but keep float32 outputs.
@@ -21,6 +23,7 @@ import numpy as np
 from keras import layers
 
 from cwgan.checks import check_int
+from cwgan.critic_layers import LabelPlanesConv2D, RowwiseDot
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES
 
 
@@ -125,12 +128,12 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     return keras.Model([noise, label], image, name="generator")
 
 
-def _label_planes(label, num_classes, size, name=None):
+def _label_planes(label, num_classes, size):
     """Integer labels `(batch,)` as one-hot planes `(batch,) + size + (num_classes,)`, to
     join a layer's maps: the class at full scale, whatever the weights around it."""
     onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
     onehot = layers.Reshape((1, 1, num_classes))(onehot)
-    return layers.UpSampling2D(size=tuple(size), name=name)(onehot)
+    return layers.UpSampling2D(size=tuple(size))(onehot)
 
 
 ARCHITECTURES = ("dcgan", "mlp")
@@ -143,7 +146,7 @@ def _score(features, label, num_classes, conditioning):
     if conditioning == "projection":
         embedded = layers.Embedding(num_classes, features.shape[-1],
                                     name="label_projection")(label)
-        projected = layers.Dot(axes=1, dtype="float32")([embedded, features])
+        projected = RowwiseDot(dtype="float32")([embedded, features])
         score = layers.Add(dtype="float32", name="projected_score")([score, projected])
     return score
 
@@ -158,9 +161,10 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
                  image_shape=IMAGE_SHAPE, depth=1):
     """Maps (image, label) to an unbounded real score f(image | label).
 
-    The label enters as one-hot planes stacked onto the image. A learned embedding would
-    sit inside the clip box with everything else and reach the first convolution at a
-    hundredth of the pixels' scale; one-hot planes carry it at full scale.
+    The label enters as one-hot planes stacked onto the image (the first convolution is
+    `LabelPlanesConv2D`: that function, without building the planes). A learned embedding
+    would sit inside the clip box with everything else and reach the first convolution at
+    a hundredth of the pixels' scale; one-hot planes carry it at full scale.
 
     No batch normalisation: it makes each sample's score depend on the rest of its batch,
     while the Wasserstein estimate E[f(real)] - E[f(fake)] needs one function f of a single
@@ -187,13 +191,16 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
     _, doublings = conv_plan(image_shape)
     image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
-    planes = _label_planes(label, num_classes, image_shape[:2], name="label_planes")
-    x = layers.Concatenate(name="image_and_label")([image, planes])
     for i in range(doublings):
-        x = layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same")(x)
+        filters = width * 2 ** i
+        if i == 0:  # over the image and the label's one-hot planes, without building them
+            x = LabelPlanesConv2D(filters, 4, 2, num_classes, name="image_and_label_conv")(
+                [image, label])
+        else:
+            x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
         for _ in range(depth - 1):
-            x = layers.Conv2D(width * 2 ** i, 3, padding="same")(x)
+            x = layers.Conv2D(filters, 3, padding="same")(x)
             x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     return keras.Model([image, label], _score(x, label, num_classes, conditioning),

@@ -30,7 +30,7 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     for key in ("fast_path", "textbook_loop", "speedup_fast_vs_textbook", "xla",
                 "in_graph_sampling", "input_pipeline", "flops", "dataset_scaling",
                 "batch_scaling", "peak_rss_mib", "profile_top_ops_xla_off",
-                "warmup_schedule"):
+                "warmup_schedule", "critic_layers"):
         assert key in result, key
     for path in (("fast_path", "generator_iterations_per_s"),
                  ("fast_path", "critic_images_per_s"), ("fast_path", "compile_seconds"),
@@ -41,6 +41,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
                  ("dataset_scaling", "ratio_large_vs_small"),
                  ("warmup_schedule", "slowdown_xla_on"), ("warmup_schedule", "slowdown_xla_off")):
         assert result[path[0]][path[1]] > 0, path
+    for mode in ("off", "on"):  # the critic's own layers against the stock ones, timed
+        assert result["critic_layers"][mode]["speedup_vs_stock"] > 0, mode
     auto = result["xla"]["auto"]  # what --jit_compile=auto chooses for these networks
     assert auto["chose"] in ("on", "off") and auto["measured"] in ("now", "cached")
     assert auto["seconds_xla_on"] > 0 and auto["seconds_xla_off"] > 0
@@ -53,6 +55,7 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     assert "Conv2DBackpropFilter" in shares
     assert all(canonical_op_type(op) == op for op in shares), shares
     assert "fast vs textbook" in proc.stdout and "--jit_compile=auto chose" in proc.stdout
+    assert "the critic's own layers vs stock layers" in proc.stdout
     assert "folder_pipeline" not in result and "input pipeline on" not in proc.stdout
 
 
