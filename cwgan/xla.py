@@ -33,6 +33,10 @@ from cwgan.model import WARMUP_ITERATIONS
 logger = logging.getLogger("cwgan")
 
 CACHE_FILE = "xla_choice.json"
+# Part of the cache key: raised when cwgan changes what a step computes, so that choices
+# measured on the old step are measured again (2: the critic's own layers, which cut the
+# critic's cost and moved the balance between XLA on and off).
+STEP_VERSION = 2
 JIT_CHOICES = ("auto", True, False)
 
 
@@ -58,7 +62,8 @@ def machine_fingerprint():
 
 
 def _key(shape):
-    text = json.dumps({"machine": machine_fingerprint(), "model": shape}, sort_keys=True)
+    text = json.dumps({"machine": machine_fingerprint(), "model": shape,
+                       "step_version": STEP_VERSION}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
