@@ -303,7 +303,8 @@ def _refuse_other_options(directory, what, diff):
     if diff:
         raise ValueError(
             f"{directory} holds a {what} made with other options ({'; '.join(diff)}). Pass "
-            "another checkpoint_dir, or --fresh to move that run aside and start over.")
+            "the saved values to continue it (e.g. after a default changed), another "
+            "checkpoint_dir, or --fresh to move that run aside and start over.")
 
 
 def _describe_data(info):
