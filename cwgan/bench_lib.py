@@ -77,7 +77,7 @@ from cwgan import bench_data
 from cwgan.critic_layers import LabelPlanesConv2D
 from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, load_data, load_mnist, make_dataset
 from cwgan.model import WARMUP_ITERATIONS, ConditionalWGAN
-from cwgan.networks import build_networks, conv_plan
+from cwgan.networks import build_networks, conv_plan, label_planes
 from cwgan.train_lib import TrainConfig, auto_jit_compile
 from cwgan.xla import FastPath, sync, time_interleaved, time_stepper
 
@@ -129,10 +129,7 @@ def build_stock_critic(num_classes=NUM_CLASSES, width=32, conditioning="projecti
     _, doublings = conv_plan(image_shape)
     image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
-    onehot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
-    planes = keras.layers.UpSampling2D(image_shape[:2])(
-        keras.layers.Reshape((1, 1, num_classes))(onehot))
-    x = keras.layers.Concatenate()([image, planes])
+    x = keras.layers.Concatenate()([image, label_planes(label, num_classes, image_shape[:2])])
     for i in range(doublings):
         x = keras.layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same")(x)
         x = keras.layers.LeakyReLU(0.2)(x)

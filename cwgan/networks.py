@@ -115,7 +115,7 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     def with_label(x):
         if conditioning == "input":
             return x
-        return layers.Concatenate()([x, _label_planes(label, num_classes, x.shape[1:3])])
+        return layers.Concatenate()([x, label_planes(label, num_classes, x.shape[1:3])])
 
     for _ in range(doublings - 1):
         filters //= 2
@@ -128,9 +128,10 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     return keras.Model([noise, label], image, name="generator")
 
 
-def _label_planes(label, num_classes, size):
+def label_planes(label, num_classes, size):
     """Integer labels `(batch,)` as one-hot planes `(batch,) + size + (num_classes,)`, to
-    join a layer's maps: the class at full scale, whatever the weights around it."""
+    join a layer's maps: the class at full scale, whatever the weights around it. (The
+    critic's `LabelPlanesConv2D` computes a convolution over them without building them.)"""
     onehot = layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
     onehot = layers.Reshape((1, 1, num_classes))(onehot)
     return layers.UpSampling2D(size=tuple(size))(onehot)

@@ -6,16 +6,26 @@ import pytest
 import tensorflow as tf
 
 import cwgan
+from cwgan.networks import label_planes
+
+
+@pytest.fixture(autouse=True)
+def full_float32():
+    """The comparisons below pit two computations of one function against each other at
+    float32 rounding; an Ampere-or-later GPU would run both in TensorFloat-32 (10-bit
+    mantissas) by default, so it is off for these tests."""
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    yield
+    tf.config.experimental.enable_tensor_float_32_execution(before)
 
 
 def stock_label_planes_conv(image_shape, num_classes, filters, kernel_size, strides):
     """Conv2D over the image joined with one-hot label planes, from stock layers."""
     image = keras.Input(image_shape)
     label = keras.Input((), dtype="int32")
-    onehot = keras.layers.CategoryEncoding(num_classes, output_mode="one_hot")(label)
-    planes = keras.layers.UpSampling2D(image_shape[:2])(
-        keras.layers.Reshape((1, 1, num_classes))(onehot))
-    joined = keras.layers.Concatenate()([image, planes])
+    joined = keras.layers.Concatenate()([image, label_planes(label, num_classes,
+                                                             image_shape[:2])])
     out = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same")(joined)
     return keras.Model([image, label], out)
 
