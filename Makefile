@@ -16,7 +16,7 @@ $(STAMP): requirements.txt requirements-test.txt setup.cfg pyproject.toml
 train: $(STAMP)
 	$(PY) -m cwgan.train --digits --max_minutes=15
 
-# Rebuilds the generator shipped in cwgan/pretrained/mnist/ (what cwgan.sample uses when
+# Rebuilds the generator shipped in cwgan/sampling/pretrained/mnist/ (what cwgan.sample uses when
 # none of yours is found): `make train`'s recipe into runs/pretrained (an older run there
 # is moved aside), its evaluation, then the three files copied into the package.
 pretrained: $(STAMP)
@@ -24,7 +24,7 @@ pretrained: $(STAMP)
 	$(PY) -m cwgan.evaluate --checkpoint_dir=runs/pretrained --n_per_class=500 --cas \
 		> runs/pretrained/eval.json
 	cp runs/pretrained/generator.keras runs/pretrained/generator.json \
-		runs/pretrained/eval.json cwgan/pretrained/mnist/
+		runs/pretrained/eval.json cwgan/sampling/pretrained/mnist/
 
 # Test files are spread over TEST_WORKERS processes (a file's tests stay together, so its
 # module fixtures are built once); TEST_WORKERS=0 runs them in this process.

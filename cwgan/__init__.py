@@ -1,5 +1,10 @@
 """cwgan: a conditional Wasserstein GAN (weight clipping, n_critic) on Keras 3.
 
+The package's layout (docs/architecture.md): the commands at the top (`python -m
+cwgan.train`, `.evaluate`, `.report`, `.interpolate`, `.export`, `.serve`, `.bench`,
+`.bench_serve`, `.demo_data`: flags and `main` only), the work in folders: `data/`,
+`model/`, `training/`, `sampling/`, `evaluation/`, `serving/`, `benchmarks/`, `utils/`.
+
 Public API:
   - `load_data` (an `ImageData`: MNIST, Fashion-MNIST, CIFAR-10, or your own folder of
     class folders of images, in memory or streamed from disk), `load_mnist`,
@@ -8,7 +13,7 @@ Public API:
     resumption). `coloured_digits`, `write_image_folder`: a folder of images to try.
   - `build_generator`, `build_critic`: the networks. `LabelPlanesConv2D`, `RowwiseDot`:
     the critic's two own layers (stock layers' functions, cheaper; see
-    `cwgan.critic_layers`), for critics of your own.
+    `cwgan.model.critic_layers`), for critics of your own.
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
   - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `StopOnSignal`, `TimeLimit`,
@@ -17,22 +22,24 @@ Public API:
   - `sample`, `load_generator`: images of a chosen class from a trained generator
     (`PRETRAINED_DIR`: the one shipped with cwgan, used when none of yours is found).
   - `evaluate_checkpoint`: sample quality of a trained generator (`python -m
-    cwgan.evaluate`).
-  - `export_saved_model`: the generator as a TensorFlow SavedModel (see `cwgan.export`).
-  - `class_morph`, `latent_walk`, `save_interpolation_grid`: interpolation grids (see
-    `cwgan.interpolate`).
+    cwgan.evaluate`, docs/evaluation.md).
+  - `export_saved_model`: the generator as a TensorFlow SavedModel (`python -m
+    cwgan.export`).
+  - `class_morph`, `latent_walk`, `save_interpolation_grid`: interpolation grids
+    (`python -m cwgan.interpolate`).
   - `make_strategy`: tf.distribute strategies for several GPUs or machines
     (docs/distributed.md).
   - `TrainConfig`, `build_model`, `train_model`: the run behind `python -m cwgan.train`
-    (`build_model(TrainConfig())` is the tuned CPU recipe).
+    (`TrainConfig`'s defaults are the command line's; `build_model(TrainConfig())` is
+    the tuned CPU recipe).
 
 The server, `python -m cwgan.serve` (docs/serve.md), is not imported here (it would bring
-Starlette into every `import cwgan`): `cwgan.serve_lib.make_app(checkpoint_dir)` is its
+Starlette into every `import cwgan`): `cwgan.serving.app.make_app(checkpoint_dir)` is its
 ASGI app, for uvicorn or any other ASGI server.
 
-No public name is also a module's name: `import cwgan.train` (what `python -m
-cwgan.train` and the console script do) binds `cwgan.train` to the CLI module, which would
-shadow a function of that name.
+No public name is also a module's or a folder's name: `import cwgan.train` (what `python
+-m cwgan.train` and the console script do) binds `cwgan.train` to the command's module,
+which would shadow a function of that name.
 """
 
 import os
@@ -42,24 +49,26 @@ import os
 # failure still raises in Python). TF_CPP_MIN_LOG_LEVEL=0 shows everything.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from cwgan.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,  # noqa: E402
-                             QualityEvaluation, SampleGrid, StopOnSignal,
-                             TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
-from cwgan.constraints import ClipConstraint  # noqa: E402
-from cwgan.critic_layers import LabelPlanesConv2D, RowwiseDot  # noqa: E402
-from cwgan.data import (ImageData, load_data, load_mnist, make_dataset,  # noqa: E402
-                        make_file_stream, make_stream)
-from cwgan.demo_data_lib import coloured_digits, write_image_folder  # noqa: E402
-from cwgan.distribute import STRATEGIES, make_strategy  # noqa: E402
-from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss  # noqa: E402
-from cwgan.model import ConditionalWGAN  # noqa: E402
-from cwgan.networks import (build_critic, build_generator, build_mlp_critic,  # noqa: E402
-                            build_mlp_generator, build_networks)
-from cwgan.sampling import PRETRAINED_DIR, load_generator, sample  # noqa: E402
-from cwgan.evaluate_lib import evaluate_checkpoint  # noqa: E402
-from cwgan.export_lib import export_saved_model  # noqa: E402
-from cwgan.interpolate_lib import class_morph, latent_walk, save_interpolation_grid  # noqa: E402
-from cwgan.train_lib import TrainConfig, build_model, train_model  # noqa: E402
+from cwgan.data.demo import coloured_digits, write_image_folder  # noqa: E402
+from cwgan.data.loading import (ImageData, load_data, load_mnist, make_dataset,  # noqa: E402
+                                make_file_stream, make_stream)
+from cwgan.evaluation.judge import evaluate_checkpoint  # noqa: E402
+from cwgan.model.constraints import ClipConstraint  # noqa: E402
+from cwgan.model.critic_layers import LabelPlanesConv2D, RowwiseDot  # noqa: E402
+from cwgan.model.losses import wasserstein_critic_loss, wasserstein_generator_loss  # noqa: E402
+from cwgan.model.networks import (build_critic, build_generator, build_mlp_critic,  # noqa: E402
+                                  build_mlp_generator, build_networks)
+from cwgan.model.wgan import ConditionalWGAN  # noqa: E402
+from cwgan.sampling.export import export_saved_model  # noqa: E402
+from cwgan.sampling.interpolation import (class_morph, latent_walk,  # noqa: E402
+                                          save_interpolation_grid)
+from cwgan.sampling.sample import PRETRAINED_DIR, load_generator, sample  # noqa: E402
+from cwgan.training.callbacks import (BestGenerator, FitToTime, JsonlLogger,  # noqa: E402
+                                      LinearDecay, QualityEvaluation, SampleGrid,
+                                      StopOnSignal, TerminateOnNonFinite, TimeLimit,
+                                      WGANCheckpoint)
+from cwgan.training.distribute import STRATEGIES, make_strategy  # noqa: E402
+from cwgan.training.run import TrainConfig, build_model, train_model  # noqa: E402
 
 __version__ = "0.1.0"
 

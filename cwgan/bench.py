@@ -1,4 +1,4 @@
-r"""Measures the training step: `python -m cwgan.bench` (see `cwgan/bench_lib.py`).
+r"""Measures the training step: `python -m cwgan.bench` (see `cwgan/benchmarks/speed.py`).
 
     python -m cwgan.bench                      # the default model and batch (a few minutes)
     python -m cwgan.bench --json_out=bench.json
@@ -13,9 +13,9 @@ import json
 
 from absl import app, flags
 
-from cwgan import cli
-from cwgan.bench_data import SOURCES, resolve_source
-from cwgan.bench_lib import run_bench, run_pipeline_bench, table
+from cwgan.benchmarks.data import SOURCES, resolve_source
+from cwgan.benchmarks.speed import run_bench, run_pipeline_bench, table
+from cwgan.utils import cli
 
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images per critic batch (default: the "
                                   "recipe's).", lower_bound=1)

@@ -1,5 +1,5 @@
 r"""Writes a folder of coloured digits to try cwgan on "your own" images:
-`python -m cwgan.demo_data` (see `cwgan/demo_data_lib.py`).
+`python -m cwgan.demo_data` (see `cwgan/data/demo.py`).
 
     python -m cwgan.demo_data --out=coloured_digits     # 10,000 coloured 32x32 digits
     python -m cwgan.demo_data --out=coloured_digits --data_dir=../shared/data/mnist \
@@ -17,9 +17,9 @@ import shutil
 import numpy as np
 from absl import app, flags
 
-from cwgan import cli
-from cwgan.data import load_mnist
-from cwgan.demo_data_lib import coloured_digits, write_image_folder
+from cwgan.data.demo import coloured_digits, write_image_folder
+from cwgan.data.loading import load_mnist
+from cwgan.utils import cli
 
 _OUT = flags.DEFINE_string("out", None, "The folder to write (must not exist).",
                            required=True)

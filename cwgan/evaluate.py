@@ -1,4 +1,5 @@
-r"""Sample quality of a trained generator: `python -m cwgan.evaluate` (see evaluate_lib).
+r"""Sample quality of a trained generator: `python -m cwgan.evaluate` (see
+cwgan/evaluation/judge.py).
 
     python -m cwgan.evaluate                          # the nearest checkpoints/
     python -m cwgan.evaluate --checkpoint_dir=run1 --n_per_class=500
@@ -11,7 +12,7 @@ A run on a folder of your images (or cifar10, or resized) is judged on its own d
 its train_config.json names; MNIST runs on Keras' MNIST as always; --data_dir overrides.
 With --validate, no generator: a Markdown table of every measure on real floor images (of
 --dataset, or the --data_dir folder) disturbed in steps (speckle, blur, broken strokes,
-swapped labels, a dropped class, repeated images; `evaluate_lib.validate`), the floor
+swapped labels, a dropped class, repeated images; `cwgan.evaluation.judge.validate`), the floor
 itself at strength 0; with --validate_out=PREFIX also PREFIX.md (the table) and
 PREFIX.png (a figure of it).
 """
@@ -21,12 +22,12 @@ import os
 
 from absl import app, flags
 
-from cwgan import cli
-from cwgan.data import DATASETS
-from cwgan.checkpoints import atomic_write
-from cwgan.evaluate_lib import (MIN_PER_CLASS, evaluate_checkpoint, format_table, make_judge,
-                                validate)
-from cwgan.report_lib import draw_validation
+from cwgan.data.loading import DATASETS
+from cwgan.evaluation.judge import (MIN_PER_CLASS, evaluate_checkpoint, format_table, make_judge,
+                                    validate)
+from cwgan.evaluation.report import draw_validation
+from cwgan.training.checkpoints import atomic_write
+from cwgan.utils import cli
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
                                       "Checkpoint directory (default: nearest checkpoints/).")

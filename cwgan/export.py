@@ -7,13 +7,13 @@ Serving signature `serving_default(label int32[N], noise float32[N, latent_dim])
 `images` float32 in [0, 1], [N, height, width] for grey images (MNIST: [N, 28, 28]) or
 [N, height, width, 3] for colour ones, loadable with `tf.saved_model.load` alone; the
 class names and image shape are in `assets.extra/cwgan_export.json` (see
-`cwgan/export_lib.py`). Prints the export's path.
+`cwgan/sampling/export.py`). Prints the export's path.
 """
 
 from absl import app, flags, logging
 
-from cwgan import cli
-from cwgan.export_lib import export_saved_model
+from cwgan.sampling.export import export_saved_model
+from cwgan.utils import cli
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", None,
                                       "Checkpoint directory (default: nearest checkpoints/).")

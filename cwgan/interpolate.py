@@ -8,15 +8,15 @@ Rows are noise vectors (row r starts from the noise of sample r of --seed), colu
 steps: the label embedding moving from one class to the other (morph, linear), or the
 noise moving along a great circle for one class (walk, slerp). A class is a class name
 (a folder's name), or an index when no class has that name; the title names the classes.
-Grey or colour, any size: the generator's. See `cwgan/interpolate_lib.py`. Prints the
+Grey or colour, any size: the generator's. See `cwgan/sampling/interpolation.py`. Prints the
 PNG's path.
 """
 
 from absl import app, flags
 
-from cwgan import cli
-from cwgan.interpolate_lib import class_morph, latent_walk, save_interpolation_grid
-from cwgan.sampling import load_generator
+from cwgan.sampling.interpolation import class_morph, latent_walk, save_interpolation_grid
+from cwgan.sampling.sample import load_generator
+from cwgan.utils import cli
 
 _KIND = flags.DEFINE_enum("kind", "morph", ["morph", "walk"],
                           "morph: between two classes; walk: within one class.")

@@ -3,15 +3,15 @@ r"""Wasserstein estimate vs sample quality of a run: `python -m cwgan.report`.
     python -m cwgan.report --checkpoint_dir=checkpoints   # writes checkpoints/report.png
 
 and, beside it, real_vs_generated.png (real images next to generated ones, per class).
-See `cwgan/report_lib.py`. Prints the correlation figures as JSON.
+See `cwgan/evaluation/report.py`. Prints the correlation figures as JSON.
 """
 
 import json
 
 from absl import app, flags
 
-from cwgan import cli
-from cwgan.report_lib import report
+from cwgan.evaluation.report import report
+from cwgan.utils import cli
 
 _CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "The run's directory.")
 _SAMPLES_DIR = flags.DEFINE_string("samples_dir", None, "Grids (default: <dir>/samples).")

@@ -4,7 +4,7 @@ r"""Serves a trained generator: a page and a JSON API, `python -m cwgan.serve`.
     python -m cwgan.serve --host=0.0.0.0 --model_name=digits   # reachable from other machines
 
 Open http://127.0.0.1:8000/ for the page (a button per class, how many, a seed, a class
-morph; `?label=7&n=8&seed=3` links to a view). The API (see `cwgan/serve_lib.py`):
+morph; `?label=7&n=8&seed=3` links to a view). The API (see `cwgan/serving/app.py`):
 `POST /api/sample`, `GET /api/sample.png`, `POST /api/morph`, TensorFlow Serving's
 `GET /v1/models/<name>` and `POST /v1/models/<name>:predict` (so its REST clients work
 against this server as against the SavedModel of `cwgan.export`), `GET /healthz`.
@@ -19,8 +19,8 @@ import logging
 
 from absl import app, flags
 
-from cwgan import cli
-from cwgan.sampling import own_or_pretrained
+from cwgan.sampling.sample import own_or_pretrained
+from cwgan.utils import cli
 
 _CHECKPOINT_DIR = flags.DEFINE_string(
     "checkpoint_dir", None, "Directory holding generator.keras (default: the nearest "
@@ -45,7 +45,7 @@ def main(argv):
                              "'-', '_' or '.'.", exitcode=2)
     import uvicorn  # after the flags: --help stays quick
 
-    from cwgan.serve_lib import make_app
+    from cwgan.serving.app import make_app
     try:
         directory = own_or_pretrained(_CHECKPOINT_DIR.value)
         application = make_app(directory, model_name=_MODEL_NAME.value,

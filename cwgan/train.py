@@ -23,10 +23,10 @@ import sys
 
 from absl import app, flags
 
-from cwgan import cli
-from cwgan.checkpoints import list_states
-from cwgan.distribute import STRATEGIES
-from cwgan.train_lib import TrainConfig, prepare
+from cwgan.training.checkpoints import list_states
+from cwgan.training.distribute import STRATEGIES
+from cwgan.training.run import TrainConfig, prepare
+from cwgan.utils import cli
 
 _DIGITS = flags.DEFINE_string(
     "digits", "all", "Digits to train on: comma-separated (e.g. 3,7), or a bare --digits "
@@ -64,7 +64,7 @@ _CONSTRAINT = flags.DEFINE_enum(
     "paper) or a gradient penalty (WGAN-GP: Adam, lambda 10, no clipping).")
 _LATENT_DIM = flags.DEFINE_integer("latent_dim", 100, "Noise vector length.", lower_bound=1)
 _ARCHITECTURE = flags.DEFINE_enum("architecture", "dcgan", ["dcgan", "mlp"],
-                                  "Network family (cwgan/networks.py).")
+                                  "Network family (cwgan/model/networks.py).")
 _WIDTH = flags.DEFINE_integer("width", 32, "Network width.", lower_bound=1)
 _CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "projection"],
                                   "How the label enters the critic.")

@@ -17,7 +17,7 @@ import shutil
 import numpy as np
 from absl import app, flags
 
-from cwgan.data import BUNDLED_DIR, read_idx, write_idx
+from cwgan.data.loading import BUNDLED_DIR, read_idx, write_idx
 
 _OUT = flags.DEFINE_string("out", None, "Directory to write (created).", required=True)
 _SIZE = flags.DEFINE_integer("size", 60000, "Training images to draw.", lower_bound=1)

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import cwgan
-import cwgan.model
+import cwgan.model.wgan
 
 N_CRITIC = 3
 BATCH = 4
@@ -173,8 +173,8 @@ def train(data, constraint, critic_lr):
         cwgan.build_generator(LATENT, width=8, embedding_dim=4), "generator", recorder)
     critic = RecordingNetwork(cwgan.build_critic(width=8), "critic", recorder)
     with pytest.MonkeyPatch.context() as patch:
-        # The model makes its clip from the name in cwgan.model; record that one.
-        patch.setattr(cwgan.model, "ClipConstraint", recording_clip_class(recorder))
+        # The model makes its clip from the name in cwgan.model.wgan; record that one.
+        patch.setattr(cwgan.model.wgan, "ClipConstraint", recording_clip_class(recorder))
         model = cwgan.ConditionalWGAN(generator=generator, critic=critic,
                                       latent_dim=LATENT, n_critic=N_CRITIC,
                                       clip_value=CLIP, seed=SEED, constraint=constraint)

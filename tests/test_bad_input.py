@@ -1,17 +1,17 @@
 """Every bad input, at every entry point, gets a one-line error naming the value and what
 is allowed (exit status 2 for the CLI), and leaves the files already on disk untouched."""
 
-import importlib
+import json
 import math
+import subprocess
 
 import keras
 import numpy as np
 import pytest
-from absl import flags
 
 import cwgan
-from cwgan.data import write_idx
-from conftest import TEST_DATA
+from cwgan.data.loading import write_idx
+from conftest import PYTHON, TEST_DATA, subprocess_env
 
 EXISTING = dict(digits=(3, 7), steps=2, steps_per_epoch=2, batch_size=4, n_critic=2,
                 latent_dim=16, width=8, data_dir=TEST_DATA, jit_compile=False, verbose=0)
@@ -53,7 +53,7 @@ def world(tmp_path_factory):
 
 
 def _raw_test_data():
-    from cwgan.data import read_idx
+    from cwgan.data.loading import read_idx
     return (read_idx(f"{TEST_DATA}/train-images-first200-idx3-ubyte.gz"),
             read_idx(f"{TEST_DATA}/train-labels-first200-idx1-ubyte.gz"))
 
@@ -62,17 +62,29 @@ def snapshot(root):
     return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture
-def cli(capfd):
-    """Runs `python -m cwgan.train` in this process; returns (exit status, stderr)."""
-    module = importlib.import_module("cwgan.train")
-
-    def run(*args):
-        flags.FLAGS.unparse_flags()
-        with pytest.raises(SystemExit) as exit_:
-            module.run(["cwgan.train", *args])
-        return exit_.value.code, capfd.readouterr().err
-    return run
+# Runs `python -m cwgan.train` once per argument list, all in one child Python (one start
+# of TensorFlow for every case; the test process imports no command, see test_api.py).
+# Prints [[exit status, stderr], ...] as JSON.
+CLI_DRIVER = """
+import contextlib, io, json, sys, traceback
+from absl import flags
+import cwgan.train
+results = []
+for args in json.loads(sys.argv[1]):
+    flags.FLAGS.unparse_flags()
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            cwgan.train.run(["cwgan.train", *args])
+            status = 0
+        except SystemExit as e:
+            status = e.code
+        except BaseException:
+            traceback.print_exc()
+            status = None
+    results.append([status, err.getvalue()])
+print(json.dumps(results))
+"""
 
 
 # (flags, text the message must hold); the run dir already holds a run on digits 3 and 7.
@@ -117,20 +129,36 @@ CLI_CASES = [
 ]
 
 
-@pytest.mark.parametrize("args, named", CLI_CASES, ids=[c[0][0] for c in CLI_CASES])
-def test_cli_usage_errors_exit_2_naming_the_value(cli, world, args, named):
-    args = [a.format(root=world) for a in args]
-    named = named.format(root=world, test_data=TEST_DATA)
+def _cli_args(args, root):
+    """`args` (with {root} filled in) over the defaults of the run in `<root>/run`."""
+    args = [a.format(root=root) for a in args]
     defaults = {"--digits=3,7", "--batch_size=4", "--n_critic=2", "--latent_dim=16",
                 "--width=8", "--steps=2", "--steps_per_epoch=2", "--nojit_compile",
-                f"--data_dir={TEST_DATA}", f"--checkpoint_dir={world}/run"}
+                f"--data_dir={TEST_DATA}", f"--checkpoint_dir={root}/run"}
     given = {a.split("=")[0] for a in args}
+    return sorted(a for a in defaults if a.split("=")[0] not in given) + args
+
+
+@pytest.fixture(scope="module")
+def cli_results(world):
+    """`[(exit status, stderr)]` of `python -m cwgan.train` on each of CLI_CASES, and
+    whether the files in `world` were left untouched."""
     before = snapshot(world)
-    status, stderr = cli(*[a for a in defaults if a.split("=")[0] not in given], *args)
+    cases = [_cli_args(args, world) for args, _ in CLI_CASES]
+    proc = subprocess.run([PYTHON, "-c", CLI_DRIVER, json.dumps(cases)], cwd=str(world),
+                          env=subprocess_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1]), snapshot(world) == before
+
+
+@pytest.mark.parametrize("case", range(len(CLI_CASES)), ids=[c[0][0] for c in CLI_CASES])
+def test_cli_usage_errors_exit_2_naming_the_value(cli_results, world, case):
+    results, untouched = cli_results
+    status, stderr = results[case]
     assert status == 2, stderr
-    assert named in stderr
+    assert CLI_CASES[case][1].format(root=world, test_data=TEST_DATA) in stderr
     assert "Traceback" not in stderr
-    assert snapshot(world) == before
+    assert untouched
 
 
 def _load(**kwargs):

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 
 from conftest import TEST_DATA, cpu_only_env, cpu_only_module
-from cwgan import bench_data
-from cwgan.bench_lib import canonical_op_type, measure_folder_pipeline, pipeline_lines
-from cwgan.folder import list_files
+from cwgan.benchmarks import data as bench_data
+from cwgan.benchmarks.speed import canonical_op_type, measure_folder_pipeline, pipeline_lines
+from cwgan.data.folder import list_files
 
 
 def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):

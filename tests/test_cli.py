@@ -108,7 +108,7 @@ def test_resuming_with_other_options_is_refused(tmp_path):
 
 
 def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypatch):
-    from cwgan import evaluate_lib
+    from cwgan.evaluation import judge as evaluate_lib
 
     # A judge over the shipped images (they stand in for the test split too).
     real_make_judge = evaluate_lib.make_judge
@@ -118,7 +118,7 @@ def test_eval_every_puts_quality_figures_in_history_and_jsonl(tmp_path, monkeypa
         return real_make_judge(classes, dataset, data_dir,
                                str(tmp_path / "judge.keras"), seed, image_size)
 
-    monkeypatch.setattr("cwgan.train_lib.make_judge", small_judge)
+    monkeypatch.setattr("cwgan.training.run.make_judge", small_judge)
     monkeypatch.setattr(evaluate_lib, "_test_split", lambda dataset, data_dir: (
         *cwgan.load_mnist(data_dir=TEST_DATA), "the shipped images"))
     _, history = cwgan.train_model(cwgan.TrainConfig(
@@ -220,7 +220,7 @@ def test_every_cli_module_has_a_console_script():
     clis = {path.stem for path in pathlib.Path(REPO, "cwgan").glob("*.py")
             if 'if __name__ == "__main__":' in path.read_text()}
     assert clis >= {"train", "evaluate", "export", "interpolate", "report", "bench"}
-    assert console_scripts() == {f"cwgan-{m}": f"cwgan.{m}:run" for m in clis}
+    assert console_scripts() == {f"cwgan-{m.replace('_', '-')}": f"cwgan.{m}:run" for m in clis}
 
 
 @pytest.mark.parametrize("name, target", sorted(console_scripts().items()))

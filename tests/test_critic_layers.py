@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import cwgan
-from cwgan.networks import label_planes
+from cwgan.model.networks import label_planes
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +102,7 @@ def test_label_planes_conv_names_a_bad_argument(argument, kwargs):
     ((28, 28, 1), "projection"), ((28, 28, 1), "concat"), ((32, 32, 3), "projection")])
 def test_critic_scores_as_its_stock_layer_version(image_shape, conditioning):
     # The bench times build_critic against this stock-layer critic: the same function.
-    from cwgan.bench_lib import build_stock_critic
+    from cwgan.benchmarks.speed import build_stock_critic
     ours = cwgan.build_critic(4, width=8, conditioning=conditioning, image_shape=image_shape)
     stock = build_stock_critic(4, width=8, conditioning=conditioning, image_shape=image_shape)
     rng = np.random.default_rng(1)

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import cwgan
-from cwgan.data import make_stream
-from cwgan.data import write_idx
+from cwgan.data.loading import make_stream
+from cwgan.data.loading import write_idx
 from conftest import TEST_DATA, tiny_model
 
 
@@ -45,14 +45,14 @@ def test_offline_falls_back_to_the_bundled_subset_and_says_so(monkeypatch, caplo
     with caplog.at_level(logging.WARNING, logger="cwgan"):
         images, labels = cwgan.load_mnist(digits=[0])
     assert len(images) == 1001  # digit 0 in the first 10,000 official training images
-    assert "failed" in caplog.text and "bundled_data" in caplog.text
+    assert "failed" in caplog.text and "bundled" in caplog.text
     test_images, _ = cwgan.load_mnist(split="test")
     assert len(test_images) == 10000
 
 
 def test_fashion_mnist_offline_uses_debians_copy_and_names_the_grid_rows(
         monkeypatch, tmp_path, caplog):
-    from cwgan import data
+    from cwgan.data import loading as data
 
     def offline():
         raise Exception("URL fetch failure: Name or service not known")

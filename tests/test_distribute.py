@@ -28,7 +28,7 @@ import pytest
 
 import cwgan
 from conftest import PYTHON, TEST_DATA, cpu_only_env, cpu_only_module
-from cwgan.distribute import make_strategy, replica_batch_size
+from cwgan.training.distribute import make_strategy, replica_batch_size
 
 REPLICAS = 2
 LATENT_DIM = 8

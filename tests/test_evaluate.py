@@ -9,10 +9,10 @@ import pytest
 
 import cwgan
 from cwgan import load_mnist
-from cwgan.evaluate_lib import (DISTURBANCES, disturb, format_table, make_judge, split_training,
-                                validate)
-from cwgan.report_lib import report
-from cwgan.data import write_idx
+from cwgan.data.loading import write_idx
+from cwgan.evaluation.judge import (DISTURBANCES, disturb, format_table, make_judge,
+                                    split_training, validate)
+from cwgan.evaluation.report import report
 from conftest import TEST_DATA
 
 
@@ -117,7 +117,7 @@ def test_the_floor_is_the_training_images_the_reference_does_not_hold(data_dir, 
 
 
 def test_features_span_three_layers_each_scaled_to_the_same_variance(data_dir, tmp_path):
-    from cwgan.evaluate_lib import FEATURE_LAYERS
+    from cwgan.evaluation.judge import FEATURE_LAYERS
 
     judge = make_judge((3, 7), data_dir=data_dir, classifier_path=str(tmp_path / "judge.keras"))
     widths = [32, 64, 256]
@@ -158,7 +158,7 @@ def test_disturbances_leave_images_alone_at_zero_and_change_them_above():
 
 
 def test_cas_trains_on_the_samples_and_tests_on_held_out_real_digits(data_dir, tmp_path):
-    from cwgan.evaluate_lib import classification_accuracy_score
+    from cwgan.evaluation.judge import classification_accuracy_score
 
     images, labels = load_mnist(data_dir=TEST_DATA)
     right = classification_accuracy_score(images[:100], labels[:100], images[100:],
@@ -199,21 +199,21 @@ def test_validation_moves_the_measures_with_the_strength(data_dir, tmp_path):
     table = format_table(rows).splitlines()
     assert table[0].startswith("| disturbance | strength | cond_acc | fd |")
     assert len(table) == 2 + 3 and table[3].startswith("| speckle | 0.2 | ")
-    from cwgan.report_lib import draw_validation
+    from cwgan.evaluation.report import draw_validation
     draw_validation(rows, str(tmp_path / "validation.png"))
     assert (tmp_path / "validation.png").stat().st_size > 0
 
 
 def test_real_vs_generated_shows_real_and_generated_rows_per_class(checkpoint_37, data_dir,
                                                                   tmp_path):
-    from cwgan.report_lib import real_vs_generated
+    from cwgan.evaluation.report import real_vs_generated
 
     path = real_vs_generated(checkpoint_37, str(tmp_path / "rvg.png"), data_dir, n=4)
     from matplotlib.image import imread
     image = imread(path)
     assert image.ndim == 3 and image.shape[0] > 2 * 28 and image.shape[1] > 8 * 28
     # Mismatched halves are refused, naming both shapes.
-    from cwgan.report_lib import draw_real_vs_generated
+    from cwgan.evaluation.report import draw_real_vs_generated
     with pytest.raises(ValueError, match=r"real \(2, 4, 28, 28\), generated \(2, 3, 28, 28\)"):
         draw_real_vs_generated(np.zeros((2, 4, 28, 28)), np.zeros((2, 3, 28, 28)), (3, 7),
                                str(tmp_path / "x.png"))
@@ -231,7 +231,7 @@ def _finite_measures(m):
 
 def test_a_colour_folder_run_is_judged_on_its_own_held_out_images(colour_checkpoint,
                                                                   colour_folder):
-    from cwgan.evaluate_lib import default_classifier_path
+    from cwgan.evaluation.judge import default_classifier_path
 
     # No data_dir: the run's train_config.json names the folder.
     result = cwgan.evaluate_checkpoint(colour_checkpoint, n_per_class=20, cas=True,
@@ -254,7 +254,7 @@ def test_a_colour_folder_run_is_judged_on_its_own_held_out_images(colour_checkpo
 
 def test_another_folder_gets_its_own_classifier_and_its_class_names(colour_folder,
                                                                     tmp_path):
-    from cwgan.evaluate_lib import Judge, build_classifier, default_classifier_path
+    from cwgan.evaluation.judge import Judge, build_classifier, default_classifier_path
 
     images, labels = load_mnist(data_dir=TEST_DATA)
     grey = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)
@@ -279,7 +279,7 @@ def test_another_folder_gets_its_own_classifier_and_its_class_names(colour_folde
 
 def test_a_folder_run_names_its_data_and_mnist_runs_share_one_yardstick(
         checkpoint_37, colour_checkpoint, colour_folder):
-    from cwgan.evaluate_lib import checkpoint_data
+    from cwgan.evaluation.judge import checkpoint_data
 
     _, info = cwgan.load_generator(colour_checkpoint)
     assert checkpoint_data(colour_checkpoint, info) == ("folder", colour_folder, None)
@@ -353,7 +353,7 @@ def test_disturbances_of_colour_images_keep_their_colours():
 
 
 def test_the_classifier_takes_any_shape_and_keeps_mnists():
-    from cwgan.evaluate_lib import FEATURE_LAYERS, build_classifier
+    from cwgan.evaluation.judge import FEATURE_LAYERS, build_classifier
 
     mnist = build_classifier()
     assert mnist.input_shape == (None, 28, 28, 1) and mnist.output_shape == (None, 10)
@@ -370,7 +370,7 @@ def test_real_vs_generated_draws_colour_rows_from_the_runs_own_folder(colour_che
                                                                      tmp_path):
     from matplotlib.image import imread
 
-    from cwgan.report_lib import real_vs_generated
+    from cwgan.evaluation.report import real_vs_generated
 
     path = real_vs_generated(colour_checkpoint, str(tmp_path / "rvg.png"), n=2)
     image = imread(path)

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import cwgan
 from conftest import PYTHON, subprocess_env
-from cwgan.export_lib import EXPORT_INFO_FILE, export_saved_model
+from cwgan.sampling.export import EXPORT_INFO_FILE, export_saved_model
 
 # Loads the export with TensorFlow alone, serves `inputs.npz`, saves the images.
 _SERVE = """

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import cwgan
-from cwgan import data as data_lib
-from cwgan import folder as folder_lib
+from cwgan.data import loading as data_lib
+from cwgan.data import folder as folder_lib
 from conftest import TEST_DATA
 
 
@@ -201,7 +201,7 @@ def test_train_on_a_folder_samples_by_name_and_resumes(tmp_path):
                                data_cache="none", checkpoint_dir=str(tmp_path / "ck"),
                                verbose=0)
     cwgan.train_model(dataclasses.replace(config, steps=2))
-    resumed = cwgan.train_lib.prepare(config)
+    resumed = cwgan.training.run.prepare(config)
     assert resumed.start_step == 2
     assert resumed.model.class_names == tuple(names)
     assert resumed.model.image_shape == (32, 32, 3)
@@ -217,7 +217,7 @@ def test_train_on_a_folder_samples_by_name_and_resumes(tmp_path):
     other = cwgan.write_image_folder(tmp_path / "other", cwgan.coloured_digits(
         grey[keep][::-1], labels[keep][::-1]), labels[keep][::-1], names)
     with pytest.raises(ValueError, match=r"data: saved .*three.*asked .*other"):
-        cwgan.train_lib.prepare(dataclasses.replace(config, data_dir=str(other)))
+        cwgan.training.run.prepare(dataclasses.replace(config, data_dir=str(other)))
 
 
 def test_the_grid_rows_carry_the_class_names(tmp_path, colour_checkpoint):

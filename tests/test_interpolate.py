@@ -11,8 +11,8 @@ from keras import layers
 
 import cwgan
 from conftest import PYTHON, subprocess_env
-from cwgan.interpolate_lib import (class_morph, latent_walk, morph_images,
-                                   save_interpolation_grid, slerp, split_at_embedding)
+from cwgan.sampling.interpolation import (class_morph, latent_walk, morph_images,
+                                          save_interpolation_grid, slerp, split_at_embedding)
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 

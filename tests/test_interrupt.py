@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import PYTHON, TEST_DATA, subprocess_env
-from cwgan.checkpoints import list_states
+from cwgan.training.checkpoints import list_states
 
 STEPS = 400  # long enough to be interrupted in the middle (a few seconds of training)
 RUN = ["--digits", f"--steps={STEPS}", "--steps_per_epoch=25", "--batch_size=4",

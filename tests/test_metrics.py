@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from cwgan.metrics import (density_coverage, frechet_distance, kernel_inception_distance,
-                           knn_radii, nearest_distances, precision_recall)
+from cwgan.evaluation.metrics import (density_coverage, frechet_distance,
+                                      kernel_inception_distance, knn_radii, nearest_distances,
+                                      precision_recall)
 
 D = 8
 

@@ -72,7 +72,7 @@ def test_generator_output_depends_on_the_label():
 
 
 def test_resize_generator_draws_28x28_from_resize_and_convolution_only():
-    from cwgan.networks import build_generator
+    from cwgan.model.networks import build_generator
 
     generator = build_generator(latent_dim=8, width=4, upsampling="resize")
     assert not any(isinstance(layer, keras.layers.Conv2DTranspose)
@@ -85,7 +85,7 @@ def test_resize_generator_draws_28x28_from_resize_and_convolution_only():
 
 
 def test_layers_conditioning_tells_every_generator_layer_the_label():
-    from cwgan.networks import build_generator
+    from cwgan.model.networks import build_generator
 
     noise = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
 
@@ -363,11 +363,11 @@ def test_ema_generator_is_the_running_average_and_live_weights_return(data, tmp_
     for v, w in zip(model.generator.trainable_variables, seen[-1]):  # live ones are back
         np.testing.assert_array_equal(v.numpy(), w)
     # The saved generator is the average; a reload keeps averaging from where it was.
-    cwgan.checkpoints.save_checkpoint(model, str(tmp_path), epoch=1)
+    cwgan.training.checkpoints.save_checkpoint(model, str(tmp_path), epoch=1)
     saved = keras.saving.load_model(str(tmp_path / "generator.keras"), safe_mode=True)
     for v, e in zip(saved.trainable_variables, expected):
         np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)
-    again = cwgan.checkpoints.load_latest_state(str(tmp_path))
+    again = cwgan.training.checkpoints.load_latest_state(str(tmp_path))
     with again.averaged_generator() as generator:
         for v, e in zip(generator.trainable_variables, expected):
             np.testing.assert_allclose(v.numpy(), e, rtol=1e-5, atol=1e-6)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import cwgan
-from cwgan.checkpoints import atomic_write, list_states, save_checkpoint
+from cwgan.training.checkpoints import atomic_write, list_states, save_checkpoint
 from conftest import PYTHON, TEST_DATA, subprocess_env
 
 # 200 images, 8 per step: 25 generator iterations per epoch, 75 in all.
@@ -102,13 +102,13 @@ def test_checkpoints_every_n_steps_keep_the_newest_k(tmp_path):
 
 def test_an_epoch_end_on_the_checkpoint_cadence_is_saved_once(tmp_path, monkeypatch):
     saved = []
-    real_save = cwgan.callbacks.save_checkpoint
+    real_save = cwgan.training.callbacks.save_checkpoint
 
     def spy(model, *args, **kwargs):
         saved.append(int(model.generator_iterations.numpy()))
         return real_save(model, *args, **kwargs)
 
-    monkeypatch.setattr(cwgan.callbacks, "save_checkpoint", spy)
+    monkeypatch.setattr(cwgan.training.callbacks, "save_checkpoint", spy)
     cwgan.train_model(cwgan.TrainConfig(steps=12, steps_per_epoch=6, checkpoint_every=3,
                                         checkpoint_dir=str(tmp_path), **TINY))
     assert saved == [3, 6, 9, 12]
@@ -133,7 +133,7 @@ def test_warmup_run_checkpoints_each_generator_iteration_once_and_resumes_the_st
 
 def test_lr_decay_falls_linearly_to_zero_at_the_last_step_and_follows_a_resume(tmp_path):
     def rates(steps):
-        run = cwgan.train_lib.prepare(cwgan.TrainConfig(**(TINY | dict(
+        run = cwgan.training.run.prepare(cwgan.TrainConfig(**(TINY | dict(
             steps=steps, steps_per_epoch=1, lr_decay=True, learning_rate=1e-3,
             checkpoint_dir=str(tmp_path)))))
         seen = []
@@ -156,7 +156,7 @@ def test_a_corrupt_newest_checkpoint_is_named_and_the_one_before_used(tmp_path, 
     assert (it, previous) == (8, 6)
     with open(path, "r+b") as f:  # truncate the newest to half its size
         f.truncate(os.path.getsize(path) // 2)
-    run = cwgan.train_lib.prepare(config)
+    run = cwgan.training.run.prepare(config)
     assert int(run.model.generator_iterations.numpy()) == 6
     assert f"Checkpoint {path} is unreadable" in caplog.text
     model, _ = run.fit()  # finishes epoch 2 from iteration 6
@@ -171,7 +171,7 @@ def test_no_loadable_checkpoint_is_refused_not_silently_restarted(tmp_path):
         with open(path, "wb") as f:
             f.write(b"not a zip")
     with pytest.raises(ValueError, match="None of the 2 checkpoints .* loads.*--fresh"):
-        cwgan.train_lib.prepare(config)
+        cwgan.training.run.prepare(config)
 
 
 def test_resume_restores_both_optimizers(tmp_path):
@@ -180,7 +180,7 @@ def test_resume_restores_both_optimizers(tmp_path):
     config = cwgan.TrainConfig(steps=6, steps_per_epoch=3, checkpoint_dir=str(tmp_path),
                                lr_decay=False, **TINY)
     model, _ = cwgan.train_model(config)
-    run = cwgan.train_lib.prepare(config)
+    run = cwgan.training.run.prepare(config)
     for name in ("g_optimizer", "c_optimizer"):
         saved, loaded = getattr(model, name), getattr(run.model, name)
         assert int(loaded.iterations.numpy()) == int(saved.iterations.numpy()) > 0
@@ -231,13 +231,13 @@ def test_non_finite_losses_stop_training_and_keep_the_last_good_files(tmp_path, 
                                checkpoint_dir=str(tmp_path), **TINY)
     cwgan.train_model(config)
     before = snapshot(tmp_path)
-    real_load = cwgan.train_lib.load_data
+    real_load = cwgan.training.run.load_data
 
     def poisoned(*args, **kwargs):  # the same data's identity, NaN pixels
         data = real_load(*args, **kwargs)
         return dataclasses.replace(data, images=np.full(data.images.shape, np.nan, np.float32))
 
-    monkeypatch.setattr(cwgan.train_lib, "load_data", poisoned)
+    monkeypatch.setattr(cwgan.training.run, "load_data", poisoned)
     with pytest.raises(FloatingPointError, match="critic_loss=nan at generator iteration 3"):
         cwgan.train_model(dataclasses.replace(config, steps=4))
     after = snapshot(tmp_path)

@@ -106,7 +106,7 @@ def test_default_checkpoint_dir_is_found_from_a_subfolder_and_from_env(
 
 def test_the_search_for_checkpoints_stops_below_a_ceiling_dir(tmp_path, monkeypatch):
     """find_checkpoint_dir never moves up into a $CWGAN_CEILING_DIRS entry (git's rule)."""
-    from cwgan.checkpoints import find_checkpoint_dir
+    from cwgan.training.checkpoints import find_checkpoint_dir
 
     monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)
     outer = tmp_path / "outer"

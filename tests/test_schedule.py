@@ -9,7 +9,7 @@ import pytest
 
 import cwgan
 from conftest import TEST_DATA
-from cwgan.data import read_idx, write_idx
+from cwgan.data.loading import read_idx, write_idx
 
 
 def _run(tmp_path, name, data_dir):

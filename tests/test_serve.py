@@ -22,10 +22,10 @@ import tensorflow as tf
 
 import cwgan
 from conftest import PYTHON, serving, subprocess_env
-from cwgan.checkpoints import GENERATOR_FILE, atomic_write, read_json, write_json
-from cwgan.sampling import generate_unit, read_generator
-from cwgan.serve_lib import Batcher, json_body, make_app
-from cwgan.serve_requests import MAX_BODY_BYTES, MAX_IMAGES, RequestError
+from cwgan.sampling.sample import generate_unit, read_generator
+from cwgan.serving.app import Batcher, json_body, make_app
+from cwgan.serving.requests import MAX_BODY_BYTES, MAX_IMAGES, RequestError
+from cwgan.training.checkpoints import GENERATOR_FILE, atomic_write, read_json, write_json
 
 PRETRAINED = cwgan.PRETRAINED_DIR
 # The server's compiled generator against cwgan.sample's eager one, at other batch sizes:
@@ -395,7 +395,7 @@ def test_load_bench_checks_every_response_in_both_modes(checkpoint_37, tmp_path)
 
 
 def test_load_bench_counts_wrong_images_and_errors(server):
-    from cwgan.bench_serve import expected_pixels, run_load
+    from cwgan.serving.load_test import expected_pixels, run_load
     port = int(urllib.parse.urlsplit(server).port)
     labels, pixels = expected_pixels(PRETRAINED, 12, 2)
     latencies, counts, _ = run_load(port, labels, pixels, clients=3, max_seconds=120)

@@ -18,7 +18,7 @@ import tensorflow as tf
 
 import cwgan
 from conftest import serving
-from cwgan.serve_lib import make_app
+from cwgan.serving.app import make_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

@@ -9,8 +9,8 @@ import pytest
 
 import cwgan
 from conftest import TEST_DATA, tiny_model
-from cwgan import xla
-from cwgan.checkpoints import CACHE_ENV_VAR
+from cwgan.training import xla
+from cwgan.training.checkpoints import CACHE_ENV_VAR
 
 SHAPE = {"test": "tiny", "n_critic": 2}
 

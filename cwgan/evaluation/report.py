@@ -18,10 +18,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from cwgan.checkpoints import GENERATOR_FILE, atomic_write
-from cwgan.evaluate_lib import (checkpoint_data, generate, load_real_images,
-                                real_per_class_limit, split_indices)
-from cwgan.sampling import load_generator
+from cwgan.evaluation.judge import (checkpoint_data, generate, load_real_images,
+                                    real_per_class_limit, split_indices)
+from cwgan.sampling.sample import load_generator
+from cwgan.training.checkpoints import GENERATOR_FILE, atomic_write
 
 
 def read_jsonl(path):
@@ -108,7 +108,7 @@ VALIDATION_MEASURES = (("fd", 1), ("fd_class_mean", 1), ("kid", 1), ("precision"
 
 
 def draw_validation(rows, out_path, title=""):
-    """Writes a PNG of `cwgan.evaluate_lib.validate`'s rows: one panel per disturbance, each
+    """Writes a PNG of `cwgan.evaluation.judge.validate`'s rows: one panel per disturbance, each
     measure against the strength, as the share of its range over the whole table that
     it moved from the floor (0 at the floor, 1 at its worst value anywhere in the table),
     so measures of different scales share an axis and a flat line is a blind measure."""
@@ -190,7 +190,7 @@ def real_vs_generated(checkpoint_dir, out_path=None, data_dir=None, n=10, seed=0
     `checkpoint_dir`: `n` real images of each class (the evaluator's floor images, which
     its reference never holds; fewer if a class has fewer) beside as many samples from
     seeded noise, rows labelled by class (number for digits, else name). The real images
-    are the run's own (`data_dir`, default: as `cwgan.evaluate_lib.checkpoint_data` finds
+    are the run's own (`data_dir`, default: as `cwgan.evaluation.judge.checkpoint_data` finds
     them); only those shown are read. Returns the path."""
     generator, info = load_generator(checkpoint_dir)
     classes = list(info["classes"])

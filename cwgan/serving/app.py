@@ -46,13 +46,13 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from cwgan.checkpoints import GENERATOR_CONFIG_FILE, GENERATOR_FILE
-from cwgan.interpolate_lib import morph_images
-from cwgan.sampling import read_generator, unit_images
-from cwgan.serve_requests import (MAX_BODY_BYTES, RequestError, morph_args, predict_args,
-                                  sample_args)
+from cwgan.sampling.interpolation import morph_images
+from cwgan.sampling.sample import read_generator, unit_images
+from cwgan.serving.requests import (MAX_BODY_BYTES, RequestError, morph_args, predict_args,
+                                    sample_args)
+from cwgan.training.checkpoints import GENERATOR_CONFIG_FILE, GENERATOR_FILE
 
-PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "serve_page.html")
+PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "page.html")
 MAX_BATCH_IMAGES = 512  # images per batched generator call (a request may overshoot it)
 log = logging.getLogger("cwgan.serve")
 

@@ -36,8 +36,8 @@ import time
 
 import numpy as np
 
-from cwgan.checks import check_int
-from cwgan.data import BUNDLED_DIR, CLASS_NAMES, SYSTEM_DIRS, load_mnist
+from cwgan.data.loading import BUNDLED_DIR, CLASS_NAMES, SYSTEM_DIRS, load_mnist
+from cwgan.utils.checks import check_int
 
 SOURCES = ("auto", "fashion_mnist", "coloured_digits")
 FASHION_DIR = SYSTEM_DIRS["fashion_mnist"]  # Debian's dataset-fashion-mnist
@@ -134,7 +134,7 @@ def write_png_folder(root, splits, class_names):
 def bench_folder(size, source="auto"):
     """The folder of `size` training PNGs from `source` (see the module docstring),
     written on first use: `(path, seconds spent writing it now, 0 when cached)`."""
-    from cwgan.checkpoints import cache_dir
+    from cwgan.training.checkpoints import cache_dir
 
     size = check_int("size", size, minimum=1)
     source = resolve_source(source, size)
@@ -178,7 +178,7 @@ def _child(folder, data_cache, batch_size, n_critic, steps):
     """Runs in the child: prints one JSON line of MiB figures."""
     import tensorflow as tf
 
-    from cwgan.data import load_data
+    from cwgan.data.loading import load_data
 
     # TensorFlow's runtime and tf.data's thread pools up before the baseline.
     for _ in tf.data.Dataset.range(4).map(lambda x: x + 1, num_parallel_calls=2).prefetch(1):
@@ -213,7 +213,7 @@ def peak_memory(folder, data_cache="none", batch_size=32, n_critic=5, steps=100)
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(cwgan.__file__)))
     args = json.dumps([os.fspath(folder), data_cache, batch_size, n_critic, steps])
-    code = f"import json; from cwgan.bench_data import _child; _child(*json.loads({args!r}))"
+    code = f"import json; from cwgan.benchmarks.data import _child; _child(*json.loads({args!r}))"
     with tempfile.TemporaryDirectory(prefix="cwgan_bench_cache_") as cache:
         env = dict(os.environ, CWGAN_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="3",
                    PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -27,9 +27,9 @@ import os
 import keras
 import numpy as np
 
-from cwgan.checks import check_int, check_seed
-from cwgan.grids import save_grid
-from cwgan.sampling import generate_unit, label_indices, load_generator, unit_images
+from cwgan.sampling.grids import save_grid
+from cwgan.sampling.sample import generate_unit, label_indices, load_generator, unit_images
+from cwgan.utils.checks import check_int, check_seed
 
 EMBEDDING_LAYER = "label_embedding"
 MAX_STEPS = 32  # columns

@@ -15,21 +15,21 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
-from cwgan.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
-                             QualityEvaluation, SampleGrid, StopOnSignal, TerminateOnNonFinite,
-                             TimeLimit, WGANCheckpoint)
-from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
-                               load_latest_state, move_aside, read_json, write_json)
-from cwgan.checks import (check_int, check_momentum, check_multiple, check_positive_float,
-                          check_seed, check_warmup)
-from cwgan.data import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, load_data,
-                        parse_digits, steps_per_pass)
-from cwgan.distribute import STRATEGIES, make_strategy, replica_batch_size
-from cwgan.evaluate_lib import MIN_PER_CLASS, make_judge
-from cwgan.model import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
-from cwgan.networks import (ARCHITECTURES, CONDITIONINGS, GENERATOR_CONDITIONINGS,
-                            UPSAMPLINGS, build_networks)
-from cwgan.xla import JIT_CHOICES, choose_jit_compile, describe
+from cwgan.data.loading import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, load_data,
+                                parse_digits, steps_per_pass)
+from cwgan.evaluation.judge import MIN_PER_CLASS, make_judge
+from cwgan.model.networks import (ARCHITECTURES, CONDITIONINGS, GENERATOR_CONDITIONINGS,
+                                  UPSAMPLINGS, build_networks)
+from cwgan.model.wgan import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
+from cwgan.training.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
+                                      QualityEvaluation, SampleGrid, StopOnSignal,
+                                      TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
+from cwgan.training.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_writable,
+                                        load_latest_state, move_aside, read_json, write_json)
+from cwgan.training.distribute import STRATEGIES, make_strategy, replica_batch_size
+from cwgan.training.xla import JIT_CHOICES, choose_jit_compile, describe
+from cwgan.utils.checks import (check_int, check_momentum, check_multiple, check_positive_float,
+                                check_seed, check_warmup)
 
 logger = logging.getLogger("cwgan")
 
@@ -101,7 +101,7 @@ class TrainConfig:
     max_minutes: Optional[float] = None
     fit_to_time: bool = True
     # XLA: 1.19x faster on a 2-core AMD CPU, 0.92x on a 2-core Intel one: "auto" measures
-    # (cwgan/xla.py); True / False force it.
+    # (cwgan/training/xla.py); True / False force it.
     jit_compile: object = "auto"
     mixed_precision: bool = False
     tensorboard: bool = False
@@ -246,7 +246,7 @@ def _new_model(config, jit_compile, data=None):
 
 
 def resolve_jit_compile(config, data=None):
-    """`config.jit_compile` as a bool; "auto" times the step both ways (see `cwgan.xla`)
+    """`config.jit_compile` as a bool; "auto" times the step both ways (see `cwgan.training.xla`)
     on random images of `data`'s shape.
 
     Under a strategy with several replicas it is False: XLA cannot compile a step whose
@@ -263,7 +263,7 @@ def resolve_jit_compile(config, data=None):
 
 def auto_jit_compile(config, data=None):
     """`(jit_compile, record)`: what "auto" chooses for `config`'s step on `data`'s shape
-    on this machine, measured or cached (`cwgan.xla.choose_jit_compile`)."""
+    on this machine, measured or cached (`cwgan.training.xla.choose_jit_compile`)."""
     shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
     image_shape, class_names = _data_shape(config, data)
     if (image_shape, len(class_names)) != (IMAGE_SHAPE, 10):  # MNIST's keys stay as they were
@@ -280,7 +280,7 @@ def build_model(config=None, data=None):
     default: `config.dataset`'s (MNIST: 28x28x1, ten digits). Its weights are drawn
     after `keras.utils.set_random_seed(config.seed)`, so the same config gives the same
     model. `jit_compile="auto"` (the default) first decides XLA by timing the step (see
-    `cwgan.xla`; cached per machine and shape).
+    `cwgan.training.xla`; cached per machine and shape).
 
     Example:
 

@@ -10,7 +10,7 @@ timing feeds random images of the run's shapes and touches neither the data nor 
 run's own model.
 
 The choice is cached per machine and model shape (a JSON file in
-`cwgan.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of a shape
+`cwgan.training.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of a shape
 on a machine pays the ~15 s of measuring; see `machine_fingerprint` for what "machine"
 covers. The timing helpers (`FastPath`, `time_interleaved`) also serve `cwgan.bench`.
 """
@@ -27,8 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cwgan.checkpoints import cache_dir, read_json, write_json
-from cwgan.model import WARMUP_ITERATIONS
+from cwgan.model.wgan import WARMUP_ITERATIONS
+from cwgan.training.checkpoints import cache_dir, read_json, write_json
 
 logger = logging.getLogger("cwgan")
 

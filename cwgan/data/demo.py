@@ -12,7 +12,7 @@ import shutil
 
 import numpy as np
 
-from cwgan.checks import check_int
+from cwgan.utils.checks import check_int
 
 
 def class_colours(num_classes, seed=0):

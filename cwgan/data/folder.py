@@ -228,7 +228,7 @@ def scan_folder(root, split="train", resized=False, cache_dir=None):
                     else root)
         shape, sha = _check_all(paths, labels, resized)
         if cache_path:
-            from cwgan.checkpoints import write_json
+            from cwgan.training.checkpoints import write_json
             os.makedirs(os.path.dirname(cache_path), exist_ok=True)
             write_json(cache_path, {"image_shape": list(shape), "sha256": sha})
     return Folder(os.fspath(root), class_names, paths, labels, tuple(shape), sha)

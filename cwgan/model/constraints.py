@@ -2,7 +2,7 @@
 
 import keras
 
-from cwgan.checks import check_positive_float
+from cwgan.utils.checks import check_positive_float
 
 
 @keras.saving.register_keras_serializable(package="cwgan")

@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cwgan.checkpoints import atomic_write
+from cwgan.training.checkpoints import atomic_write
 
 _PAD = 2  # pixels between tiles
 

@@ -2,10 +2,10 @@
 
 `load_data` returns an `ImageData`: the images (in memory, or the files they stream
 from), their labels, class names and shape. Sources: `data_dir` if given (a folder of
-class folders of PNG/JPEG images, see `cwgan.folder`; IDX files; or a Keras-style
+class folders of PNG/JPEG images, see `cwgan.data.folder`; IDX files; or a Keras-style
 `.npz`), else Keras' own loader for `dataset` (mnist, fashion_mnist, cifar10: the user's
 cache or a download), else, for MNIST-like data when that fails, a local copy: the
-bundled real subset (see `cwgan/bundled_data/README.md`) with one log line saying so.
+bundled real subset (see `cwgan/data/bundled/README.md`) with one log line saying so.
 `load_mnist` is the in-memory MNIST case as arrays scaled to [-1, 1] (the generator's
 tanh range).
 
@@ -30,8 +30,8 @@ import sys
 import keras
 import numpy as np
 
-from cwgan.checks import check_int
-from cwgan import folder
+from cwgan.data import folder
+from cwgan.utils.checks import check_int
 
 logger = logging.getLogger("cwgan")
 
@@ -56,7 +56,7 @@ CLASS_NAMES = {
     ),
 }
 
-BUNDLED_DIR = os.path.join(os.path.dirname(__file__), "bundled_data")
+BUNDLED_DIR = os.path.join(os.path.dirname(__file__), "bundled")
 # Debian's dataset-fashion-mnist package installs the full set here.
 SYSTEM_DIRS = {"fashion_mnist": "/usr/share/datasets/fashion-mnist"}
 # File-name prefixes of the IDX files of each split (the official names).
@@ -541,7 +541,7 @@ def load_data(dataset="mnist", data_dir=None, classes=None, split="train", image
         dataset: `"mnist"`, `"fashion_mnist"` or `"cifar10"` (Keras' loaders); with a
             `data_dir` of IDX/npz files, names the data's classes.
         data_dir: a folder with one subfolder of PNG/JPEG images per class (see
-            `cwgan.folder`), or IDX files / an `.npz` as for `load_mnist`.
+            `cwgan.data.folder`), or IDX files / an `.npz` as for `load_mnist`.
         classes: class indices to keep, e.g. `[3, 7]`. Defaults to all.
         split: `"train"` or `"test"`.
         image_size: resize every image to `image_size` x `image_size`. Defaults to the
@@ -585,7 +585,7 @@ def load_data(dataset="mnist", data_dir=None, classes=None, split="train", image
 
 
 def _load_folder(root, classes, split, image_size, data_cache):
-    from cwgan.checkpoints import cache_dir
+    from cwgan.training.checkpoints import cache_dir
 
     scanned = folder.scan_folder(root, split, resized=image_size is not None,
                                  cache_dir=cache_dir())

@@ -21,7 +21,7 @@ import os
 
 import tensorflow as tf
 
-from cwgan.checks import check_int
+from cwgan.utils.checks import check_int
 
 logger = logging.getLogger("cwgan")
 

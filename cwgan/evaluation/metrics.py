@@ -10,7 +10,7 @@ Each function takes the real set first and the generated set second, as `(n, d)`
   - `nearest_distances`: distance from each query to its nearest reference (memorisation).
 
 Precision, recall, density and coverage depend on the sample sizes: compare a generator
-with real images only at equal sizes (as `cwgan.evaluate_lib.Judge` does).
+with real images only at equal sizes (as `cwgan.evaluation.judge.Judge` does).
 """
 
 import numpy as np

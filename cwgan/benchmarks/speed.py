@@ -11,8 +11,8 @@ back to back in this process (so ratios are fair on a noisy machine):
     batch (the cost of the input pipeline);
   - XLA on vs off, for both ways of feeding the step, and for the step with the
     `n_critic_warmup` schedule (its generator update inside a conditional); and what
-    `--jit_compile=auto` chooses for these networks on this machine (`cwgan.xla`);
-  - the critic's own layers (`cwgan.critic_layers`) vs the stock layers they replace
+    `--jit_compile=auto` chooses for these networks on this machine (`cwgan.training.xla`);
+  - the critic's own layers (`cwgan.model.critic_layers`) vs the stock layers they replace
     (`build_stock_critic`: the same function and weights), XLA on and off (dcgan only);
   - achieved GFLOP/s (see `step_flops`) vs this machine's float32 matmul peak;
   - seconds per generator iteration with 10k vs 60k training images and per batch size;
@@ -28,7 +28,7 @@ The input pipeline on your own images (issue 13; on by default, `--nopipeline` s
 `--pipeline_only` runs only it), under the JSON key "folder_pipeline":
 
   - folders of `--pipeline_sizes` PNGs (default 10,000 and 60,000), written once into
-    cwgan's cache (`cwgan.bench_data`: Fashion-MNIST's real training images when Debian's
+    cwgan's cache (`cwgan.benchmarks.data`: Fashion-MNIST's real training images when Debian's
     dataset-fashion-mnist is installed, else coloured digits; "source", "folders",
     "build_seconds": seconds spent writing them in this run, 0 when cached);
   - the overhead of streaming from disk: the step (the model and batch above, XLA as
@@ -73,13 +73,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cwgan import bench_data
-from cwgan.critic_layers import LabelPlanesConv2D
-from cwgan.data import IMAGE_SHAPE, NUM_CLASSES, load_data, load_mnist, make_dataset
-from cwgan.model import WARMUP_ITERATIONS, ConditionalWGAN
-from cwgan.networks import build_networks, conv_plan, label_planes
-from cwgan.train_lib import TrainConfig, auto_jit_compile
-from cwgan.xla import FastPath, sync, time_interleaved, time_stepper
+from cwgan.benchmarks import data as bench_data
+from cwgan.data.loading import IMAGE_SHAPE, NUM_CLASSES, load_data, load_mnist, make_dataset
+from cwgan.model.critic_layers import LabelPlanesConv2D
+from cwgan.model.networks import build_networks, conv_plan, label_planes
+from cwgan.model.wgan import WARMUP_ITERATIONS, ConditionalWGAN
+from cwgan.training.run import TrainConfig, auto_jit_compile
+from cwgan.training.xla import FastPath, sync, time_interleaved, time_stepper
 
 def layer_flops(layer):
     """Forward multiply-adds x 2 of one layer for one sample; 0 for cheap layers."""
@@ -123,7 +123,7 @@ def step_flops(model, batch_size):
 def build_stock_critic(num_classes=NUM_CLASSES, width=32, conditioning="projection",
                        image_shape=IMAGE_SHAPE):
     """The dcgan critic (depth 1) from stock layers, as cwgan built it before
-    `cwgan.critic_layers`: one-hot label planes concatenated to the image, `Dot(axes=1)`
+    `cwgan.model.critic_layers`: one-hot label planes concatenated to the image, `Dot(axes=1)`
     for the projection. The same function and weights as `build_critic`'s; the baseline
     that the critic's own layers are timed against."""
     _, doublings = conv_plan(image_shape)
@@ -385,7 +385,7 @@ def measure_folder_pipeline(folders, batch_size=32, n_critic=5, width=32, jit_co
     alone, and its peak memory as the folder grows.
 
     Args:
-        folders: folders of class folders of images (`cwgan.folder`), smallest first;
+        folders: folders of class folders of images (`cwgan.data.folder`), smallest first;
             the last (largest) is the one timed.
         jit_compile: XLA for the models timed.
         iterations, repeats: timed generator iterations per round, rounds (medians);
@@ -446,7 +446,7 @@ def measure_folder_pipeline(folders, batch_size=32, n_critic=5, width=32, jit_co
 def run_pipeline_bench(sizes=(10000, 60000), source="auto", batch_size=32, n_critic=5,
                        width=32, iterations=50, repeats=5, architecture="dcgan",
                        conditioning="projection", jit_compile=None):
-    """Builds (once) a folder of PNGs per size in `sizes` (`cwgan.bench_data`) and
+    """Builds (once) a folder of PNGs per size in `sizes` (`cwgan.benchmarks.data`) and
     measures the input pipeline on them (`measure_folder_pipeline`).
 
     `jit_compile=None` takes what `--jit_compile=auto` chooses for this model on this

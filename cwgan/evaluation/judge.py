@@ -4,7 +4,7 @@ A CNN classifier, trained by cwgan on real images the generator never sees, judg
 
   - data: the generator trains on the training split. The classifier trains on the whole
     test split (MNIST: 10,000 digits, both of its writer populations; a folder of your
-    own images: its held-out part, see `cwgan.folder`), with shifts, small rotations and
+    own images: its held-out part, see `cwgan.data.folder`), with shifts, small rotations and
     zooms. The training images of each class are cut in two by a fixed seeded
     permutation (`split_training`): one part is the reference that samples are compared
     with, the other the floor: real images of the generator's own population, unseen by
@@ -32,7 +32,7 @@ A CNN classifier, trained by cwgan on real images the generator never sees, judg
     `kid_std`: the kernel distance (Binkowski et al. 2018), unbiased at small sample
     sizes, mean and spread over 100 subsets of up to 1,000. These compare with a
     reference sample of the same size and classes (fixed, `REFERENCE_SEED`), since
-    they depend on sample size; see `cwgan.metrics`. None where a set is too small.
+    they depend on sample size; see `cwgan.evaluation.metrics`. None where a set is too small.
   - `memorisation`: the share of samples whose nearest reference image (pixel L2) is
     closer than `MEMORISATION_QUANTILE` of floor images are to theirs: about that
     quantile for real data, higher for a generator that copies its training set.
@@ -46,15 +46,16 @@ import os
 import keras
 import numpy as np
 
-from cwgan import folder
-from cwgan.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, cache_dir,
-                               find_checkpoint_dir, read_json)
-from cwgan.checks import check_int, check_seed
-from cwgan.data import (IMAGE_SHAPE, MNIST_LIKE, NUM_CLASSES, load_data, load_mnist,
-                        read_image, to_unit_range)
-from cwgan.metrics import (density_coverage, frechet_distance, kernel_inception_distance,
-                           knn_radii, nearest_distances, precision_recall)
-from cwgan.sampling import load_generator
+from cwgan.data import folder
+from cwgan.data.loading import (IMAGE_SHAPE, MNIST_LIKE, NUM_CLASSES, load_data, load_mnist,
+                                read_image, to_unit_range)
+from cwgan.evaluation.metrics import (density_coverage, frechet_distance,
+                                      kernel_inception_distance, knn_radii, nearest_distances,
+                                      precision_recall)
+from cwgan.sampling.sample import load_generator
+from cwgan.training.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, cache_dir,
+                                        find_checkpoint_dir, read_json)
+from cwgan.utils.checks import check_int, check_seed
 
 logger = logging.getLogger("cwgan")
 
@@ -578,7 +579,7 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
 
 
 def default_classifier_path(dataset="mnist", held_out=None):
-    """Where the judge is cached, in `cwgan.checkpoints.cache_dir()`.
+    """Where the judge is cached, in `cwgan.training.checkpoints.cache_dir()`.
 
     For MNIST-like 28x28 digits (`held_out` None): `<cache>/classifier_<dataset>_v<N>.keras`
     (N: `JUDGE_VERSION`). For other data, `held_out` (an `ImageData`: the held-out images
@@ -657,7 +658,7 @@ def evaluate_generator(generator, classes, latent_dim, judge, n_per_class=500, s
 
 def _run_config(directory):
     """The run's `train_config.json`: in `directory`, or beside a `best/` directory (where
-    `--eval_every` keeps the best generator, train_lib.BEST_DIR); {} if there is none."""
+    `--eval_every` keeps the best generator, cwgan.training.run.BEST_DIR); {} if there is none."""
     directory = os.path.abspath(directory)
     candidates = [directory]
     if os.path.basename(directory) == "best":

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from cwgan.interpolate_lib import MAX_STEPS, class_index
+from cwgan.sampling.interpolation import MAX_STEPS, class_index
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: 256 predict instances of latent size 100 take ~0.5 MiB.
 MAX_IMAGES = 256  # per request; a page shows at most 64, a client batches the rest.
@@ -89,7 +89,7 @@ def check_format(value):
 
 def check_class(field, value, info):
     """A class index or name (as `cwgan.sample` takes it) of a class the generator was
-    trained on, as its index (`cwgan.interpolate_lib.class_index`'s check). A digit string
+    trained on, as its index (`cwgan.sampling.interpolation.class_index`'s check). A digit string
     from a query is the class of that name, or the index it reads as."""
     if isinstance(value, str) and value not in info["class_names"] and value.strip().isdigit():
         value = int(value)

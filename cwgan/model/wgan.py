@@ -8,12 +8,12 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from cwgan.checks import (check_int, check_momentum, check_positive_float, check_seed,
-                          check_warmup)
-from cwgan.constraints import ClipConstraint
-from cwgan.data import NUM_CLASSES, parse_digits
-from cwgan.losses import wasserstein_critic_loss, wasserstein_generator_loss
-from cwgan.networks import build_critic, build_generator
+from cwgan.data.loading import NUM_CLASSES, parse_digits
+from cwgan.model.constraints import ClipConstraint
+from cwgan.model.losses import wasserstein_critic_loss, wasserstein_generator_loss
+from cwgan.model.networks import build_critic, build_generator
+from cwgan.utils.checks import (check_int, check_momentum, check_positive_float, check_seed,
+                                check_warmup)
 
 DEFAULT_LEARNING_RATE = 5e-5  # The WGAN paper's RMSprop learning rate.
 GP_LEARNING_RATE = 1e-4  # WGAN-GP's Adam(1e-4, beta_1=0, beta_2=0.9).
@@ -69,7 +69,7 @@ class ConditionalWGAN(keras.Model):
     a dataset. `image_shape` is the generator's output shape (28x28x1 by default).
 
     Under a `tf.distribute` strategy (build and compile the model inside
-    `strategy.scope()`; see `cwgan.distribute` and docs/distributed.md), `batch_size` is
+    `strategy.scope()`; see `cwgan.training.distribute` and docs/distributed.md), `batch_size` is
     the global batch: each of the R replicas trains on `n_critic` batches of
     `batch_size / R`, the gradients are those of the global-batch losses, the clip holds
     on every replica's copy of the critic, and the reported losses are global means.

@@ -7,7 +7,7 @@ the image) or by projection (Miyato & Koyama 2018: score = w.h + <embed(y), h>).
 
 Both are functional `keras.Model`s. The generator is built from stock layers only, so a
 saved `generator.keras` loads with plain Keras, without importing cwgan; the critic, saved
-only inside cwgan's checkpoints, also uses the two layers of `cwgan.critic_layers` (the
+only inside cwgan's checkpoints, also uses the two layers of `cwgan.model.critic_layers` (the
 functions of stock layers, at a fraction of their cost).
 
 Calling convention, for both: `net([x, labels])` with integer labels of shape `(batch,)`.
@@ -22,9 +22,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from cwgan.checks import check_int
-from cwgan.critic_layers import LabelPlanesConv2D, RowwiseDot
-from cwgan.data import IMAGE_SHAPE, NUM_CLASSES
+from cwgan.data.loading import IMAGE_SHAPE, NUM_CLASSES
+from cwgan.model.critic_layers import LabelPlanesConv2D, RowwiseDot
+from cwgan.utils.checks import check_int
 
 
 UPSAMPLINGS = ("transpose", "resize")

@@ -18,7 +18,7 @@ the same function class and a recipe measured with the stock layers is the recip
 import keras
 from keras import layers, ops
 
-from cwgan.checks import check_int
+from cwgan.utils.checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="cwgan")

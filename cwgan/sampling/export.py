@@ -35,8 +35,8 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from cwgan.checkpoints import find_checkpoint_dir, fsync_path, write_json
-from cwgan.sampling import load_generator
+from cwgan.sampling.sample import load_generator
+from cwgan.training.checkpoints import find_checkpoint_dir, fsync_path, write_json
 
 SIGNATURE_KEY = "serving_default"
 OUTPUT_KEY = "images"

@@ -14,11 +14,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cwgan.checkpoints import (GENERATOR_CONFIG_FILE, read_json, save_checkpoint,
-                               save_generator)
-from cwgan.checks import check_int, check_positive_float, check_seed
-from cwgan.evaluate_lib import evaluate_generator
-from cwgan.grids import save_grid
+from cwgan.evaluation.judge import evaluate_generator
+from cwgan.sampling.grids import save_grid
+from cwgan.training.checkpoints import (GENERATOR_CONFIG_FILE, read_json, save_checkpoint,
+                                        save_generator)
+from cwgan.utils.checks import check_int, check_positive_float, check_seed
 
 logger = logging.getLogger("cwgan")
 
@@ -101,7 +101,7 @@ class WGANCheckpoint(keras.callbacks.Callback):
 
     Saves after every N-th epoch, when training stops early (e.g. `TimeLimit`), after
     the last epoch, and every `every_n_steps` generator iterations if given, keeping the
-    newest `keep` full models. See `cwgan.checkpoints` for the files. A model with
+    newest `keep` full models. See `cwgan.training.checkpoints` for the files. A model with
     non-finite weights is never saved (`FloatingPointError`), so the last good
     checkpoint survives a divergence.
 
@@ -224,7 +224,7 @@ class FitToTime(TimeLimit):
     checkpoints included, says how many steps fit in the rest of `max_minutes` (less 3%
     for the last epoch's files). If that is fewer than `steps`, it becomes the run's end,
     rounded down to whole epochs: `decay.steps` (where the rate reaches 0) is set to it,
-    `on_fit(steps, seconds_per_step)` is called (train_lib records it, so a resumed run
+    `on_fit(steps, seconds_per_step)` is called (the training run records it, so a resumed run
     keeps it), and training stops there. Every later epoch re-estimates from all timed
     epochs so far and may move the end earlier, never later: epochs that turn out slower
     (an evaluation every N steps, a busy machine) still end the schedule in time.
@@ -379,11 +379,11 @@ class QualityEvaluation(keras.callbacks.Callback):
 
     The figures (`cond_acc`, `min_class_acc` (the worst class's), `fd`, `fd_class_mean`,
     `memorisation`, `precision`, `recall`, `density`, `coverage`, `kid`; see
-    `cwgan.evaluate_lib`) then appear in `History` and in `JsonlLogger`'s file; the full
+    `cwgan.evaluation.judge`) then appear in `History` and in `JsonlLogger`'s file; the full
     result, per class, is in `.last`. Put it before those in the callback list.
 
     Args:
-        judge: a `cwgan.evaluate_lib.Judge` (see `cwgan.evaluate_lib.make_judge`).
+        judge: a `cwgan.evaluation.judge.Judge` (see `cwgan.evaluation.judge.make_judge`).
         every_n_epochs: evaluate after every N-th epoch (and the last). Defaults to 5.
         n_per_class: samples per class. Defaults to 200.
         seed: the noise seed, the same at every evaluation. Defaults to 0.

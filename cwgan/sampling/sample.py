@@ -14,10 +14,10 @@ import warnings
 import keras
 import numpy as np
 
-from cwgan.checkpoints import (ENV_VAR, GENERATOR_CONFIG_FILE, GENERATOR_FILE,
-                               find_checkpoint_dir, read_json)
-from cwgan.checks import check_int, check_seed
-from cwgan.data import CLASS_NAMES, IMAGE_SHAPE
+from cwgan.data.loading import CLASS_NAMES, IMAGE_SHAPE
+from cwgan.training.checkpoints import (ENV_VAR, GENERATOR_CONFIG_FILE, GENERATOR_FILE,
+                                        find_checkpoint_dir, read_json)
+from cwgan.utils.checks import check_int, check_seed
 
 MAX_SAMPLES = 100_000  # 100k images are 314 MB of float32; more is surely a mistake.
 _CHUNK = 1024  # images generated per call, to bound peak memory.
