@@ -15,16 +15,19 @@ from absl import app, flags
 
 from cwgan.benchmarks.data import SOURCES, resolve_source
 from cwgan.benchmarks.speed import run_bench, run_pipeline_bench, table
+from cwgan.model.networks import ARCHITECTURES, CONDITIONINGS
+from cwgan.training.run import TrainConfig
 from cwgan.utils import cli
 
-_BATCH_SIZE = flags.DEFINE_integer("batch_size", 32, "Images per critic batch (default: the "
-                                  "recipe's).", lower_bound=1)
-_N_CRITIC = flags.DEFINE_integer("n_critic", 5, "Critic updates per generator update.",
-                                 lower_bound=1)
-_WIDTH = flags.DEFINE_integer("width", 32, "Network width (default: the recipe's).",
-                              lower_bound=1)
-_ARCHITECTURE = flags.DEFINE_enum("architecture", "dcgan", ["dcgan", "mlp"], "Networks.")
-_CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "projection"],
+# The model and batch default to the training recipe's (TrainConfig).
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", TrainConfig.batch_size,
+                                   "Images per critic batch.", lower_bound=1)
+_N_CRITIC = flags.DEFINE_integer("n_critic", TrainConfig.n_critic,
+                                 "Critic updates per generator update.", lower_bound=1)
+_WIDTH = flags.DEFINE_integer("width", TrainConfig.width, "Network width.", lower_bound=1)
+_ARCHITECTURE = flags.DEFINE_enum("architecture", TrainConfig.architecture, ARCHITECTURES,
+                                  "Networks.")
+_CONDITIONING = flags.DEFINE_enum("conditioning", TrainConfig.conditioning, CONDITIONINGS,
                                   "How the label enters the critic.")
 _ITERATIONS = flags.DEFINE_integer("iterations", 8, "Generator iterations per repeat.",
                                    lower_bound=1)

@@ -12,9 +12,9 @@ A run on a folder of your images (or cifar10, or resized) is judged on its own d
 its train_config.json names; MNIST runs on Keras' MNIST as always; --data_dir overrides.
 With --validate, no generator: a Markdown table of every measure on real floor images (of
 --dataset, or the --data_dir folder) disturbed in steps (speckle, blur, broken strokes,
-swapped labels, a dropped class, repeated images; `cwgan.evaluation.judge.validate`), the floor
-itself at strength 0; with --validate_out=PREFIX also PREFIX.md (the table) and
-PREFIX.png (a figure of it).
+swapped labels, a dropped class, repeated images;
+`cwgan.evaluation.validation.validate`), the floor itself at strength 0; with
+--validate_out=PREFIX also PREFIX.md (the table) and PREFIX.png (a figure of it).
 """
 
 import json
@@ -23,9 +23,9 @@ import os
 from absl import app, flags
 
 from cwgan.data.loading import DATASETS
-from cwgan.evaluation.judge import (MIN_PER_CLASS, evaluate_checkpoint, format_table, make_judge,
-                                    validate)
+from cwgan.evaluation.judge import MIN_PER_CLASS, evaluate_checkpoint, make_judge
 from cwgan.evaluation.report import draw_validation
+from cwgan.evaluation.validation import format_table, validate
 from cwgan.training.checkpoints import atomic_write
 from cwgan.utils import cli
 

@@ -29,8 +29,9 @@ _HOST = flags.DEFINE_string("host", "127.0.0.1", "Address to listen on: loopback
                             "default; 0.0.0.0 exposes the server to the network.")
 _PORT = flags.DEFINE_integer("port", 8000, "TCP port (0: any free one, printed).",
                              lower_bound=0, upper_bound=65535)
-_MODEL_NAME = flags.DEFINE_string("model_name", "cwgan",
-                                  "<name> in the /v1/models/<name> routes.")
+_MODEL_NAME = flags.DEFINE_string(
+    "model_name", None, "<name> in the /v1/models/<name> routes and on the page (default: "
+    "the run's name, the checkpoint directory's own: e.g. checkpoints).")
 _BATCHING = flags.DEFINE_boolean("batching", True, "Gather concurrent requests into one "
                                  "generator call (--nobatching: one call per request).")
 _RELOAD_SECONDS = flags.DEFINE_float("reload_seconds", 2.0, "How often to look for a newer "
@@ -40,7 +41,8 @@ _RELOAD_SECONDS = flags.DEFINE_float("reload_seconds", 2.0, "How often to look f
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
-    if not _MODEL_NAME.value or not all(c.isalnum() or c in "-_." for c in _MODEL_NAME.value):
+    name = _MODEL_NAME.value
+    if name is not None and (not name or not all(c.isalnum() or c in "-_." for c in name)):
         raise app.UsageError(f"--model_name={_MODEL_NAME.value!r}: expected letters, digits, "
                              "'-', '_' or '.'.", exitcode=2)
     import uvicorn  # after the flags: --help stays quick
@@ -53,10 +55,10 @@ def main(argv):
     except (ValueError, FileNotFoundError) as e:
         raise app.UsageError(str(e).replace("argument `", "flag `--"), exitcode=2) from None
     logging.getLogger("cwgan.serve").setLevel(logging.INFO)
-    model = application.state.cwgan.model
+    state = application.state.cwgan
     print(f"Serving {directory} (generator iteration "
-          f"{model.info.get('generator_iterations')}, batching "
-          f"{'on' if _BATCHING.value else 'off'}) as {_MODEL_NAME.value!r}.", flush=True)
+          f"{state.model.info.get('generator_iterations')}, batching "
+          f"{'on' if _BATCHING.value else 'off'}) as {state.model_name!r}.", flush=True)
     uvicorn.run(application, host=_HOST.value, port=_PORT.value, log_level="info",
                 access_log=False)
 

@@ -32,116 +32,144 @@ _DIGITS = flags.DEFINE_string(
     "digits", "all", "Digits to train on: comma-separated (e.g. 3,7), or a bare --digits "
     "(or 'all') for all ten.")
 _STEPS = flags.DEFINE_integer(
-    "steps", 25_000, "Training steps in all; the learning rate decays to 0 there (with "
+    "steps", TrainConfig.steps,
+    "Training steps in all; the learning rate decays to 0 there (with "
     "--max_minutes and --fit_to_time, sooner if they would not fit in the time). A step "
     "is n_critic critic updates and a generator update, one generator iteration (during "
     "a --n_critic_warmup warm-up, the generator update only every few steps). A multiple "
     "of --steps_per_epoch.", lower_bound=1)
 _STEPS_PER_EPOCH = flags.DEFINE_integer(
-    "steps_per_epoch", 100, "Steps per Keras epoch: a progress bar, a line of "
+    "steps_per_epoch", TrainConfig.steps_per_epoch,
+    "Steps per Keras epoch: a progress bar, a line of "
     "metrics.jsonl and a checkpoint each, whatever the data's size.", lower_bound=1)
 _BATCH_SIZE = flags.DEFINE_integer(
-    "batch_size", 32, "Images per critic batch, over all replicas (each of R replicas "
+    "batch_size", TrainConfig.batch_size,
+    "Images per critic batch, over all replicas (each of R replicas "
     "takes batch_size/R).", lower_bound=1)
 _N_CRITIC = flags.DEFINE_integer(
-    "n_critic", 5, "Critic updates per generator update.", lower_bound=1)
+    "n_critic", TrainConfig.n_critic, "Critic updates per generator update.", lower_bound=1)
 _N_CRITIC_WARMUP = flags.DEFINE_integer(
-    "n_critic_warmup", 0, "If not 0, the schedule of the WGAN paper's code: at least this "
+    "n_critic_warmup", TrainConfig.n_critic_warmup,
+    "If not 0, the schedule of the WGAN paper's code: at least this "
     "many critic updates (100 there) before each of the first 25 generator iterations and "
     "every 500th. 0: always n_critic.", lower_bound=0)
 _CLIP_VALUE = flags.DEFINE_float(
-    "clip_value", 0.1, "Critic weights are clipped to [-c, c] after every update. The "
-    "paper's 0.01 reached cond_acc 0.921 in 15 minutes on 2 CPU cores, 0.05 reached 0.957; "
-    "at equal steps 0.1 beat 0.05 and 0.2 (docs/recipe.md).")
+    "clip_value", TrainConfig.clip_value, "Critic weights are clipped to [-c, c] after every "
+    "update. Larger than the paper's 0.01, which learns slowly within a CPU budget; at "
+    "equal steps 0.1 beat 0.05 and 0.2 (docs/recipe.md).")
 _LEARNING_RATE = flags.DEFINE_float(
-    "learning_rate", None, "Learning rate of both optimizers (default: RMSprop 5e-4 for "
+    "learning_rate", TrainConfig.learning_rate,
+    "Learning rate of both optimizers (default: RMSprop 5e-4 for "
     "clip, docs/recipe.md; Adam 1e-4 for gp). The WGAN paper used 5e-5.")
 _LR_DECAY = flags.DEFINE_boolean(
-    "lr_decay", True, "Decay both learning rates linearly to 0 at --steps (set every "
+    "lr_decay", TrainConfig.lr_decay,
+    "Decay both learning rates linearly to 0 at --steps (set every "
     "step; docs/recipe.md). --nolr_decay keeps them constant.")
 _CONSTRAINT = flags.DEFINE_enum(
-    "constraint", "clip", ["clip", "gp"], "Critic constraint: weight clipping (the WGAN "
+    "constraint", TrainConfig.constraint, ["clip", "gp"],
+    "Critic constraint: weight clipping (the WGAN "
     "paper) or a gradient penalty (WGAN-GP: Adam, lambda 10, no clipping).")
-_LATENT_DIM = flags.DEFINE_integer("latent_dim", 100, "Noise vector length.", lower_bound=1)
-_ARCHITECTURE = flags.DEFINE_enum("architecture", "dcgan", ["dcgan", "mlp"],
+_LATENT_DIM = flags.DEFINE_integer("latent_dim", TrainConfig.latent_dim, "Noise vector length.",
+                                   lower_bound=1)
+_ARCHITECTURE = flags.DEFINE_enum("architecture", TrainConfig.architecture, ["dcgan", "mlp"],
                                   "Network family (cwgan/model/networks.py).")
-_WIDTH = flags.DEFINE_integer("width", 32, "Network width.", lower_bound=1)
-_CONDITIONING = flags.DEFINE_enum("conditioning", "projection", ["concat", "projection"],
-                                  "How the label enters the critic.")
+_WIDTH = flags.DEFINE_integer("width", TrainConfig.width, "Network width.", lower_bound=1)
+_CONDITIONING = flags.DEFINE_enum("conditioning", TrainConfig.conditioning,
+                                  ["concat", "projection"], "How the label enters the critic.")
 _UPSAMPLING = flags.DEFINE_enum(
-    "upsampling", "transpose", ["transpose", "resize"], "How the dcgan generator doubles "
-    "its maps: transposed 4x4 convolutions, or a nearest-neighbour resize and a 3x3 convolution.")
+    "upsampling", TrainConfig.upsampling, ["transpose", "resize"],
+    "How the dcgan generator doubles its maps: transposed 4x4 convolutions, or a "
+    "nearest-neighbour resize and a 3x3 convolution.")
 _GENERATOR_CONDITIONING = flags.DEFINE_enum(
-    "generator_conditioning", "input", ["input", "layers"], "How the label enters the dcgan "
+    "generator_conditioning", TrainConfig.generator_conditioning, ["input", "layers"],
+    "How the label enters the dcgan "
     "generator: joined to the noise only, or also as one-hot planes before every upsampling.")
 _CRITIC_DEPTH = flags.DEFINE_integer(
-    "critic_depth", 1, "Convolutions per resolution in the dcgan critic: 1 is DCGAN's; each "
+    "critic_depth", TrainConfig.critic_depth,
+    "Convolutions per resolution in the dcgan critic: 1 is DCGAN's; each "
     "more adds a 3x3 stride-1 convolution.", lower_bound=1)
 _EMA = flags.DEFINE_float(
-    "ema", 0.0, "Keep an exponential moving average of the generator's weights at this "
+    "ema", TrainConfig.ema,
+    "Keep an exponential moving average of the generator's weights at this "
     "momentum (e.g. 0.999) and save, draw and evaluate it instead of the raw weights "
     "(0: off).")
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed.", lower_bound=0)
+_SEED = flags.DEFINE_integer("seed", TrainConfig.seed, "Random seed.", lower_bound=0)
 _DATASET = flags.DEFINE_enum(
-    "dataset", "mnist", ["mnist", "fashion_mnist", "cifar10"],
+    "dataset", TrainConfig.dataset, ["mnist", "fashion_mnist", "cifar10"],
     "Data set through Keras' loader (mnist offline: the bundled 10k subset; cifar10 needs "
     "one download); with --data_dir of IDX files, which classes' names they have.")
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "Your own data: a folder with one subfolder of PNG/JPEG images per "
+    "data_dir", TrainConfig.data_dir,
+    "Your own data: a folder with one subfolder of PNG/JPEG images per "
     "class (docs/own-data.md), or a directory with IDX files or mnist.npz (default: "
     "--dataset through Keras' loader).")
 _IMAGE_SIZE = flags.DEFINE_integer(
-    "image_size", None, "Resize every image to this square size (default: the data's "
+    "image_size", TrainConfig.image_size,
+    "Resize every image to this square size (default: the data's "
     "own; the conv networks take 16, 20, 24, 28, 32, 40, 48, 56, 64, ...).", lower_bound=4)
 _DATA_CACHE = flags.DEFINE_enum(
-    "data_cache", "auto", ["auto", "memory", "none"],
+    "data_cache", TrainConfig.data_cache, ["auto", "memory", "none"],
     "Image folders: decode every image once and keep them in memory, or stream them from "
     "disk as training reads them (memory stays flat whatever the folder's size); auto: "
     "memory when they take at most a quarter of this machine's memory.")
-_CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", "checkpoints", "Checkpoint directory.")
+_CHECKPOINT_DIR = flags.DEFINE_string("checkpoint_dir", TrainConfig.checkpoint_dir,
+                                      "Checkpoint directory.")
 _CHECKPOINT_EVERY = flags.DEFINE_integer(
-    "checkpoint_every", 100, "Also save a checkpoint every N generator iterations, besides "
+    "checkpoint_every", TrainConfig.checkpoint_every,
+    "Also save a checkpoint every N generator iterations, besides "
     "each epoch end (0: epoch ends only).", lower_bound=0)
 _KEEP_CHECKPOINTS = flags.DEFINE_integer(
-    "keep_checkpoints", 3, "Full-model checkpoints kept in <checkpoint_dir>/resume/.",
+    "keep_checkpoints", TrainConfig.keep_checkpoints,
+    "Full-model checkpoints kept in <checkpoint_dir>/resume/.",
     lower_bound=1)
 _FRESH = flags.DEFINE_boolean(
-    "fresh", False, "Start over: move the run in --checkpoint_dir aside into "
+    "fresh", TrainConfig.fresh, "Start over: move the run in --checkpoint_dir aside into "
     "<checkpoint_dir>/previous/<time>/ (nothing is deleted) instead of resuming it.")
 _SAMPLES_DIR = flags.DEFINE_string(
-    "samples_dir", None, "Where grids go (default: <checkpoint_dir>/samples).")
+    "samples_dir", TrainConfig.samples_dir,
+    "Where grids go (default: <checkpoint_dir>/samples).")
 _GRID_EVERY = flags.DEFINE_integer(
-    "grid_every", None, "Draw a grid every N steps, a multiple of --steps_per_epoch "
+    "grid_every", TrainConfig.grid_every,
+    "Draw a grid every N steps, a multiple of --steps_per_epoch "
     "(default: every epoch).", lower_bound=1)
 _MAX_MINUTES = flags.DEFINE_float(
-    "max_minutes", None, "Stop cleanly after this much wall time, saving as at an epoch end.")
+    "max_minutes", TrainConfig.max_minutes,
+    "Stop cleanly after this much wall time, saving as at an epoch end.")
 _FIT_TO_TIME = flags.DEFINE_boolean(
-    "fit_to_time", True, "With --max_minutes: time the steps after the first epochs and, "
+    "fit_to_time", TrainConfig.fit_to_time,
+    "With --max_minutes: time the steps after the first epochs and, "
     "if --steps would not fit, end the schedule (the decay to 0) where the time ends; "
     "recorded in train_config.json for a resumed run. --nofit_to_time keeps --steps "
     "(the same schedule on every machine; the time limit may cut it).")
+# TrainConfig.jit_compile ("auto", True or False) as the flag spells it.
+_JIT_SPELLINGS = {"auto": "auto", True: "true", False: "false"}
 _JIT_COMPILE = flags.DEFINE_enum(
-    "jit_compile", "auto", ["auto", "true", "false"], "XLA-compile the train step. auto: "
-    "time a few steps both ways on this machine and take the faster (cached per machine "
-    "and model shape in ~/.cache/cwgan; XLA was 1.19x faster on a 2-core AMD CPU, 0.92x on "
-    "an Intel one). --jit_compile alone means true, --nojit_compile false.")
+    "jit_compile", _JIT_SPELLINGS[TrainConfig.jit_compile], list(_JIT_SPELLINGS.values()),
+    "XLA-compile the train step. auto: time a few steps both ways on this machine and take "
+    "the faster (cached per machine and model shape in ~/.cache/cwgan): XLA is faster on "
+    "some CPUs and slower on others (docs/results.md). --jit_compile alone means true, "
+    "--nojit_compile false.")
 _EVAL_EVERY = flags.DEFINE_integer(
-    "eval_every", 0, "Evaluate sample quality every N steps (a multiple of "
+    "eval_every", TrainConfig.eval_every,
+    "Evaluate sample quality every N steps (a multiple of "
     "--steps_per_epoch) into metrics.jsonl and the History (0: never; python -m "
     "cwgan.evaluate does it afterwards).", lower_bound=0)
 _EVAL_N_PER_CLASS = flags.DEFINE_integer(
-    "eval_n_per_class", 200, "Samples per class for --eval_every.", lower_bound=20)
+    "eval_n_per_class", TrainConfig.eval_n_per_class,
+    "Samples per class for --eval_every.", lower_bound=20)
 _TENSORBOARD = flags.DEFINE_boolean(
-    "tensorboard", False, "Also log losses, the Wasserstein estimate and the grids for "
+    "tensorboard", TrainConfig.tensorboard,
+    "Also log losses, the Wasserstein estimate and the grids for "
     "TensorBoard into <checkpoint_dir>/tensorboard/ (view with `pip install tensorboard; "
     "tensorboard --logdir checkpoints/tensorboard`).")
 _STRATEGY = flags.DEFINE_enum(
-    "strategy", "none", list(STRATEGIES),
+    "strategy", TrainConfig.strategy, list(STRATEGIES),
     "Devices to train on: none (one device), mirrored (every GPU of this machine), "
     "multi_worker (the machines in TF_CONFIG). --batch_size is the global batch; "
     "see docs/distributed.md.")
 _MIXED_PRECISION = flags.DEFINE_boolean(
-    "mixed_precision", False, "mixed_float16 compute with loss scaling (for GPUs); "
+    "mixed_precision", TrainConfig.mixed_precision,
+    "mixed_float16 compute with loss scaling (for GPUs); "
     "variables and the critic's scores stay float32.")
 
 
@@ -201,7 +229,7 @@ def main(argv):
             keep_checkpoints=_KEEP_CHECKPOINTS.value, fresh=_FRESH.value,
             samples_dir=_SAMPLES_DIR.value, grid_every=_GRID_EVERY.value,
             max_minutes=_MAX_MINUTES.value, fit_to_time=_FIT_TO_TIME.value,
-            jit_compile={"auto": "auto", "true": True, "false": False}[_JIT_COMPILE.value],
+            jit_compile={v: k for k, v in _JIT_SPELLINGS.items()}[_JIT_COMPILE.value],
             mixed_precision=_MIXED_PRECISION.value, tensorboard=_TENSORBOARD.value,
             eval_every=_EVAL_EVERY.value, eval_n_per_class=_EVAL_N_PER_CLASS.value,
             strategy=_STRATEGY.value)

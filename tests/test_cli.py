@@ -182,8 +182,8 @@ def test_tensorboard_logs_losses_estimate_and_grids_by_generator_iteration(tmp_p
     assert image.shape[-1] == 3 and image.shape[0] > 28 * 2
 
 
-# Lines TensorFlow's C++ start-up writes before any setting applies (README, "Two
-# commands"): the absl C++ logger's warning, then its lines dated 0000 00:00.
+# Lines TensorFlow's C++ start-up writes before any setting applies
+# (docs/troubleshooting.md): the absl C++ logger's warning, then its lines dated 0000 00:00.
 _TF_STARTUP = re.compile(r"WARNING: All log messages before absl::InitializeLog\(\)"
                          r"|[IWEF]0000 00:00:")
 

@@ -10,9 +10,9 @@ import pytest
 import cwgan
 from cwgan import load_mnist
 from cwgan.data.loading import write_idx
-from cwgan.evaluation.judge import (DISTURBANCES, disturb, format_table, make_judge,
-                                    split_training, validate)
+from cwgan.evaluation.judge import make_judge, split_training
 from cwgan.evaluation.report import report
+from cwgan.evaluation.validation import DISTURBANCES, disturb, format_table, validate
 from conftest import TEST_DATA
 
 

@@ -58,7 +58,7 @@ def decode_png(url):
 @pytest.fixture(scope="module")
 def server():
     """The shipped MNIST generator served with batching on."""
-    with serving(make_app(PRETRAINED, reload_seconds=0)) as base:
+    with serving(make_app(PRETRAINED, model_name="cwgan", reload_seconds=0)) as base:
         yield base
 
 
@@ -294,7 +294,7 @@ def _save_changed_generator(directory, scale, iterations):
 def test_a_newer_generator_is_served_without_dropping_requests(checkpoint_37, tmp_path):
     directory = str(tmp_path / "live")
     shutil.copytree(checkpoint_37, directory)
-    app = make_app(directory, reload_seconds=0.05)
+    app = make_app(directory, model_name="cwgan", reload_seconds=0.05)
     failures, done, stop = [], [0], threading.Event()
 
     def client(base):
@@ -431,7 +431,7 @@ def test_a_failing_generator_call_is_a_json_500_and_the_server_goes_on(checkpoin
 
 def test_a_colour_generator_serves_rgb_images_and_its_shape(colour_checkpoint):
     with serving(make_app(str(colour_checkpoint), reload_seconds=0)) as base:
-        meta = call(base, "GET", "/v1/models/cwgan")[1]["metadata"]
+        meta = call(base, "GET", "/v1/models/checkpoints")[1]["metadata"]
         assert meta["image_shape"] == [32, 32, 3] and meta["output_shape"] == [32, 32, 3]
         status, body = call(base, "POST", "/api/sample", {"label": "4", "n": 2, "seed": 1,
                                                           "format": "array"})
@@ -442,3 +442,19 @@ def test_a_colour_generator_serves_rgb_images_and_its_shape(colour_checkpoint):
         pixels = np.stack([decode_png(url) for url in body["images"]]).astype(int)
         assert pixels.shape == (2, 32, 32, 3)
         assert np.abs(pixels - np.round(expected * 255)).max() <= 1
+
+
+def test_the_server_names_the_run_never_a_path_on_its_disk(checkpoint_37):
+    """By default the model is named after its run (the checkpoint directory's own name);
+    neither the page nor the model's status and metadata print where it lies."""
+    directory = os.path.abspath(checkpoint_37)
+    with serving(make_app(directory, reload_seconds=0)) as base:
+        with urllib.request.urlopen(base + "/") as response:
+            page = response.read().decode()
+        answers = [page] + [json.dumps(call(base, "GET", path)[1]) for path in
+                            ("/v1/models/checkpoints", "/v1/models/checkpoints/metadata",
+                             "/healthz")]
+    for answer in answers:
+        assert directory not in answer and os.path.dirname(directory) not in answer
+    assert "<title>checkpoints: a conditional WGAN of mnist (2 classes: 3, 7)</title>" in page
+    assert json.loads(answers[1])["metadata"]["model_name"] == "checkpoints"

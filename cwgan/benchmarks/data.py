@@ -36,6 +36,7 @@ import time
 
 import numpy as np
 
+from cwgan.data.demo import coloured_digits, write_image_folder
 from cwgan.data.loading import BUNDLED_DIR, CLASS_NAMES, SYSTEM_DIRS, load_mnist
 from cwgan.utils.checks import check_int
 
@@ -88,8 +89,6 @@ def source_images(source, split, count):
     from `source` ("fashion_mnist" or "coloured_digits", see the module docstring), the
     classes taken in turn (`class_balanced_order`), so a smaller folder's images are the
     first of a larger one's."""
-    from cwgan import coloured_digits
-
     if source == "fashion_mnist":
         images, labels = load_mnist(data_dir=FASHION_DIR, dataset="fashion_mnist",
                                     split=split)
@@ -104,30 +103,14 @@ def source_images(source, split, count):
     return grey[..., None], labels, CLASS_NAMES["fashion_mnist"]
 
 
-def write_png_folder(root, splits, class_names):
+def write_split_folder(root, splits, class_names):
     """Writes `splits` (`{split: (uint8 images (N, h, w, c), labels)}`) as
-    `root/<split>/<class name>/NNNNN.png`, encoding and writing in parallel, into
+    `root/<split>/<class name>/NNNNN.png` (`cwgan.write_image_folder` per split), into
     `root.tmp` first, then renamed."""
-    import tensorflow as tf
-
     tmp = root + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    paths, images = [], []
-    for split, (pixels, labels) in splits.items():
-        for name in class_names:
-            os.makedirs(os.path.join(tmp, split, name))
-        paths += [os.path.join(tmp, split, class_names[int(label)], f"{i:05d}.png")
-                  for i, label in enumerate(labels)]
-        images.append(pixels)
-
-    def write(image, path):
-        encoded = tf.io.encode_png(image)
-        with tf.control_dependencies([tf.io.write_file(path, encoded)]):
-            return tf.size(encoded)
-
-    ds = tf.data.Dataset.from_tensor_slices((np.concatenate(images), paths))
-    for _ in ds.map(write, num_parallel_calls=tf.data.AUTOTUNE).batch(1024):
-        pass
+    for split, (images, labels) in splits.items():
+        write_image_folder(os.path.join(tmp, split), images, labels, class_names)
     os.replace(tmp, root)
 
 
@@ -145,8 +128,8 @@ def bench_folder(size, source="auto"):
     train, labels, class_names = source_images(source, "train", size)
     test, test_labels, _ = source_images(source, "test", max(size // 6, len(class_names)))
     os.makedirs(os.path.dirname(root), exist_ok=True)
-    write_png_folder(root, {"train": (train, labels), "test": (test, test_labels)},
-                     class_names)
+    write_split_folder(root, {"train": (train, labels), "test": (test, test_labels)},
+                       class_names)
     return root, time.perf_counter() - start
 
 

@@ -120,8 +120,8 @@ def step_flops(model, batch_size):
     return model.n_critic * critic_update + generator_update
 
 
-def build_stock_critic(num_classes=NUM_CLASSES, width=32, conditioning="projection",
-                       image_shape=IMAGE_SHAPE):
+def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
+                       conditioning=TrainConfig.conditioning, image_shape=IMAGE_SHAPE):
     """The dcgan critic (depth 1) from stock layers, as cwgan built it before
     `cwgan.model.critic_layers`: one-hot label planes concatenated to the image, `Dot(axes=1)`
     for the projection. The same function and weights as `build_critic`'s; the baseline
@@ -142,9 +142,10 @@ def build_stock_critic(num_classes=NUM_CLASSES, width=32, conditioning="projecti
     return keras.Model([image, label], score, name="critic")
 
 
-def build_model(width, n_critic, jit_compile, seed=0, architecture="dcgan",
-                conditioning="projection", n_critic_warmup=0, image_shape=IMAGE_SHAPE,
-                num_classes=NUM_CLASSES, stock_critic=False):
+def build_bench_model(width, n_critic, jit_compile, seed=0,
+                      architecture=TrainConfig.architecture,
+                      conditioning=TrainConfig.conditioning, n_critic_warmup=0,
+                      image_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, stock_critic=False):
     """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
     RMSprop; with `stock_critic`, the dcgan critic from stock layers instead."""
     keras.utils.set_random_seed(seed)
@@ -378,9 +379,11 @@ def time_stream(dataset, iterations, repeats, warmup):
     return statistics.median(times)
 
 
-def measure_folder_pipeline(folders, batch_size=32, n_critic=5, width=32, jit_compile=False,
-                            iterations=50, repeats=5, architecture="dcgan",
-                            conditioning="projection", memory_steps=None):
+def measure_folder_pipeline(folders, batch_size=TrainConfig.batch_size,
+                            n_critic=TrainConfig.n_critic, width=TrainConfig.width,
+                            jit_compile=False, iterations=50, repeats=5,
+                            architecture=TrainConfig.architecture,
+                            conditioning=TrainConfig.conditioning, memory_steps=None):
     """The input pipeline on image folders: its overhead on the train step, its speed
     alone, and its peak memory as the folder grows.
 
@@ -399,7 +402,7 @@ def measure_folder_pipeline(folders, batch_size=32, n_critic=5, width=32, jit_co
     folders = [os.fspath(f) for f in folders]
     in_memory = load_data(data_dir=folders[-1], data_cache="memory")
     on_disk = load_data(data_dir=folders[-1], data_cache="none")
-    make = functools.partial(build_model, width, n_critic, jit_compile,
+    make = functools.partial(build_bench_model, width, n_critic, jit_compile,
                              architecture=architecture, conditioning=conditioning,
                              image_shape=on_disk.image_shape, num_classes=on_disk.num_classes)
     warmup = max(1, iterations // 10)
@@ -443,9 +446,10 @@ def measure_folder_pipeline(folders, batch_size=32, n_critic=5, width=32, jit_co
     }
 
 
-def run_pipeline_bench(sizes=(10000, 60000), source="auto", batch_size=32, n_critic=5,
-                       width=32, iterations=50, repeats=5, architecture="dcgan",
-                       conditioning="projection", jit_compile=None):
+def run_pipeline_bench(sizes=(10000, 60000), source="auto", batch_size=TrainConfig.batch_size,
+                       n_critic=TrainConfig.n_critic, width=TrainConfig.width, iterations=50,
+                       repeats=5, architecture=TrainConfig.architecture,
+                       conditioning=TrainConfig.conditioning, jit_compile=None):
     """Builds (once) a folder of PNGs per size in `sizes` (`cwgan.benchmarks.data`) and
     measures the input pipeline on them (`measure_folder_pipeline`).
 
@@ -472,15 +476,17 @@ def run_pipeline_bench(sizes=(10000, 60000), source="auto", batch_size=32, n_cri
             "xla_from": xla_from, **result}
 
 
-def run_bench(batch_size=32, n_critic=5, width=32, iterations=8, repeats=3,
+def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
+              width=TrainConfig.width, iterations=8, repeats=3,
               batch_sizes=(32, 64, 128, 256), data_dir=None, large_size=60000,
-              matmul_n=2048, architecture="dcgan", conditioning="projection",
-              pipeline=True, pipeline_sizes=(10000, 60000), pipeline_source="auto",
-              pipeline_iterations=50, pipeline_repeats=5):
+              matmul_n=2048, architecture=TrainConfig.architecture,
+              conditioning=TrainConfig.conditioning, pipeline=True,
+              pipeline_sizes=(10000, 60000), pipeline_source="auto", pipeline_iterations=50,
+              pipeline_repeats=5):
     """Runs every measurement and returns the result dict (see the module docstring);
     with `pipeline`, the input pipeline on image folders too (`run_pipeline_bench`)."""
     images, labels = load_mnist(data_dir=data_dir)
-    make = functools.partial(build_model, architecture=architecture,
+    make = functools.partial(build_bench_model, architecture=architecture,
                              conditioning=conditioning)
 
     result = {"config": {"batch_size": batch_size, "n_critic": n_critic, "width": width,

@@ -58,7 +58,8 @@ def write_image_folder(root, images, labels, class_names, image_format="png"):
     """Writes `images` (uint8 `(N, h, w)` or `(N, h, w, c)`) as `root/<class name>/NNNNN.png`
     (or .jpg with `image_format="jpeg"`), a folder `load_data(data_dir=root)` reads.
 
-    Written into `root.tmp` first, then renamed: `root` is never half-written.
+    The images are encoded and written in parallel (tf.data), into `root.tmp` first, then
+    renamed: `root` is never half-written.
 
     Raises:
         FileExistsError: `root` exists (nothing is overwritten).
@@ -80,9 +81,16 @@ def write_image_folder(root, images, labels, class_names, image_format="png"):
         os.makedirs(os.path.join(tmp, name))
     encode = tf.io.encode_png if image_format == "png" else tf.io.encode_jpeg
     suffix = ".png" if image_format == "png" else ".jpg"
-    for i, (image, label) in enumerate(zip(images, labels)):
-        path = os.path.join(tmp, class_names[int(label)], f"{i:05d}{suffix}")
-        with open(path, "wb") as f:
-            f.write(encode(image).numpy())
+    paths = [os.path.join(tmp, class_names[int(label)], f"{i:05d}{suffix}")
+             for i, label in enumerate(labels)]
+
+    def write(image, path):
+        encoded = encode(image)
+        with tf.control_dependencies([tf.io.write_file(path, encoded)]):
+            return tf.size(encoded)
+
+    dataset = tf.data.Dataset.from_tensor_slices((images, paths))
+    for _ in dataset.map(write, num_parallel_calls=tf.data.AUTOTUNE).batch(1024):
+        pass
     os.replace(tmp, root)
     return root

@@ -177,6 +177,13 @@ def _load_default(split, dataset):
     )
 
 
+def describe_classes(class_names, classes):
+    """The classes (indices into `class_names`) for a message: by number for digits
+    (`[3, 7]`), else by name (`['cat', 'dog']`)."""
+    names = [class_names[c] for c in classes]
+    return str(list(classes)) if names == [str(c) for c in classes] else str(names)
+
+
 def parse_digits(digits, num_classes=NUM_CLASSES):
     """Returns the sorted tuple of classes to train on; None means all `num_classes`.
 

@@ -108,10 +108,11 @@ VALIDATION_MEASURES = (("fd", 1), ("fd_class_mean", 1), ("kid", 1), ("precision"
 
 
 def draw_validation(rows, out_path, title=""):
-    """Writes a PNG of `cwgan.evaluation.judge.validate`'s rows: one panel per disturbance, each
-    measure against the strength, as the share of its range over the whole table that
-    it moved from the floor (0 at the floor, 1 at its worst value anywhere in the table),
-    so measures of different scales share an axis and a flat line is a blind measure."""
+    """Writes a PNG of `cwgan.evaluation.validation.validate`'s rows: one panel per
+    disturbance, each measure against the strength, as the share of its range over the
+    whole table that it moved from the floor (0 at the floor, 1 at its worst value
+    anywhere in the table), so measures of different scales share an axis and a flat line
+    is a blind measure."""
     floor = next(r for r in rows if r["disturbance"] == "none")
     kinds = list(dict.fromkeys(r["disturbance"] for r in rows if r is not floor))
     fig = Figure(figsize=(4 * min(3, len(kinds)), 3.2 * -(-len(kinds) // 3)), dpi=100,

@@ -189,11 +189,11 @@ class ConditionalWGAN(keras.Model):
                 policy), both are wrapped in `keras.optimizers.LossScaleOptimizer`.
             **kwargs: e.g. `jit_compile`, `steps_per_execution`, `run_eagerly`.
                 `jit_compile` defaults to True (XLA) on every device: Keras enables it only
-                on GPUs, but on our 2-core CPU it made this default model's step 1.37x
-                faster (`python -m cwgan.bench --width=64 --conditioning=concat`), and
-                1.19x for the CLI recipe's width-32 networks at batch 32 (at batch 64:
-                0.95x). With several replicas (a `tf.distribute` strategy) it is False: XLA
-                cannot compile a step whose variables live on several devices.
+                on GPUs, but it made this default model's step faster on the CPUs measured
+                too (docs/results.md; the command line measures it per machine, see
+                `cwgan.training.xla`). With several replicas (a `tf.distribute` strategy)
+                it is False: XLA cannot compile a step whose variables live on several
+                devices.
         """
         kwargs.setdefault("jit_compile", not self._replicated())
         self.g_optimizer = self._with_loss_scaling(g_optimizer or self.default_optimizer())

@@ -28,7 +28,8 @@ import keras
 import numpy as np
 
 from cwgan.sampling.grids import save_grid
-from cwgan.sampling.sample import generate_unit, label_indices, load_generator, unit_images
+from cwgan.sampling.sample import (generate_unit, label_indices, load_generator, seeded_noise,
+                                   unit_images)
 from cwgan.utils.checks import check_int, check_seed
 
 EMBEDDING_LAYER = "label_embedding"
@@ -163,12 +164,6 @@ def class_index(name, value, info):
     return index
 
 
-def _noise(seed, n, latent_dim, draws):
-    """`draws` arrays `(n, latent_dim)` from one stream; the first is `cwgan.sample`'s."""
-    rng = np.random.default_rng(seed)
-    return [rng.standard_normal((n, latent_dim)).astype(np.float32) for _ in range(draws)]
-
-
 def _checked_grid_args(steps, n, seed, checkpoint_dir):
     """Checks the arguments both grids share; returns them with `(generator, info)`."""
     steps = check_int("steps", steps, minimum=2, maximum=MAX_STEPS)
@@ -218,7 +213,7 @@ def class_morph(label_from, label_to, steps=8, n=4, seed=0, checkpoint_dir=None)
         raise ValueError(
             f"Invalid value for argument `label_to`. Received: label_to={label_to!r}. "
             f"Expected a class other than label_from={label_from!r}.")
-    noise, = _noise(seed, n, info["latent_dim"], draws=1)
+    noise = seeded_noise(seed, n, info["latent_dim"])
     return morph_images(generator, noise, index_from, index_to, steps)
 
 
@@ -253,7 +248,7 @@ def latent_walk(label, steps=8, n=4, seed=0, checkpoint_dir=None):
     """
     steps, n, seed, generator, info = _checked_grid_args(steps, n, seed, checkpoint_dir)
     index = class_index("label", label, info)
-    start, end = _noise(seed, n, info["latent_dim"], draws=2)
+    start, end = np.split(seeded_noise(seed, 2 * n, info["latent_dim"]), 2)  # start: sample's
     return walk_images(generator, start, end, index, steps)
 
 

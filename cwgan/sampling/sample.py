@@ -1,8 +1,9 @@
 """`cwgan.sample`: images of chosen classes from a trained generator.
 
-cwgan ships one trained generator, in `PRETRAINED_DIR` (the default recipe's `make
-train`, 15 minutes on 2 CPU cores; `make pretrained` rebuilds it, its evaluation in
-`eval.json` beside it), so that `cwgan.sample(label=7)` draws a 7 right after install.
+cwgan ships one trained generator, in `PRETRAINED_DIR` (`make train` of an earlier recipe,
+clip 0.05, 17,400 steps; its evaluation in `eval.json` beside it, docs/results.md; `make
+pretrained` rebuilds it with today's), so that `cwgan.sample(label=7)` draws a 7 right
+after install.
 Your own generator always wins: `sample` uses the shipped one only when no
 `checkpoint_dir` is passed, `$CWGAN_CHECKPOINT_DIR` is unset and no `checkpoints/`
 with a generator is found, and then warns that it does.
@@ -216,9 +217,18 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
     seed = check_seed("seed", seed)
     generator, info = load_generator(own_or_pretrained(checkpoint_dir))
     labels = checked_labels(label, n, info["classes"], list(info["class_names"]))
-    noise = np.random.default_rng(seed).standard_normal(
-        (len(labels), info["latent_dim"])).astype(np.float32)
-    return generate_unit(generator, noise, labels)
+    return generate_unit(generator, seeded_noise(seed, len(labels), info["latent_dim"]), labels)
+
+
+def seeded_noise(seed, n, latent_dim):
+    """The noise `cwgan.sample` draws for `seed`: `(n, latent_dim)` float32, standard
+    normal, from `np.random.default_rng(seed)` (None: fresh noise).
+
+    The first `k` rows do not depend on `n`, so image i of a call is image i of any longer
+    call with the same seed; the server, the interpolation grids and the load test draw
+    their noise here, so that the same seed gives the same images everywhere.
+    """
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
 
 
 def generate_unit(generator, noise, labels):

@@ -3,7 +3,8 @@
 Built on Starlette (routing, requests and responses for ASGI) and served by uvicorn:
 both are small, well kept and the usual pair under FastAPI, and ASGI lets one event loop
 hold many slow clients while the generator runs in worker threads. Routes (`<name>` is
-the model name, "cwgan" by default):
+the model name: by default the run's, the checkpoint directory's own name; nothing the
+server answers names a path on its disk):
 
   GET  /                          the page (self-contained: works offline)
   GET  /healthz                   200 {"status": "ok", ...} once a generator is loaded
@@ -47,7 +48,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from cwgan.sampling.interpolation import morph_images
-from cwgan.sampling.sample import read_generator, unit_images
+from cwgan.sampling.sample import read_generator, seeded_noise, unit_images
 from cwgan.serving.requests import (MAX_BODY_BYTES, RequestError, morph_args, predict_args,
                                     sample_args)
 from cwgan.training.checkpoints import GENERATOR_CONFIG_FILE, GENERATOR_FILE
@@ -92,7 +93,6 @@ class LoadedGenerator:
             "output_shape": shape[:2] if shape[-1] == 1 else shape,
             "generator_iterations": info.get("generator_iterations"),
             "dataset": info.get("dataset"),
-            "checkpoint_dir": os.path.abspath(self.directory),
             "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.loaded_at)),
         }
 
@@ -200,7 +200,8 @@ class ServerState:
     def __init__(self, model, model_name, batching):
         self.model, self.model_name, self.batching = model, model_name, batching
         with open(PAGE_FILE, encoding="utf-8") as f:  # once, not per request
-            self.page = f.read().replace("{{MODEL_NAME}}", html.escape(model_name))
+            self.page = f.read().replace("{{MODEL_NAME}}", html.escape(model_name)).replace(
+                "{{TITLE}}", html.escape(page_title(model_name, model.info)))
         self.batcher = Batcher(self) if batching else None
         self.reloads = self.batches = self.batched_images = self.requests = 0
 
@@ -236,8 +237,7 @@ def _noise(seed, n, latent_dim):
     """`cwgan.sample`'s noise for `seed`; a fresh seed (returned) when `seed` is None."""
     if seed is None:
         seed = int(np.random.default_rng().integers(0, 2**31))
-    return seed, np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(
-        np.float32)
+    return seed, seeded_noise(seed, n, latent_dim)
 
 
 def _images_json(images, fmt):
@@ -384,16 +384,34 @@ async def _internal_error(request, exc):
                                  f"{request.url.path}; the server goes on (see its log).")
 
 
-def make_app(checkpoint_dir, model_name="cwgan", batching=True, reload_seconds=2.0):
+def run_name(checkpoint_dir):
+    """The run's name: the checkpoint directory's own name (`runs/mine` -> "mine"), with
+    any character a route cannot carry as "_"; "cwgan" for a nameless one."""
+    name = os.path.basename(os.path.normpath(os.path.abspath(checkpoint_dir)))
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "cwgan"
+
+
+def page_title(model_name, info):
+    """What the page serves, in words: the name, the data and the classes."""
+    names = list(info["class_names"])
+    classes = [names[c] for c in info["classes"]]
+    shown = ", ".join(classes[:10]) + (", ..." if len(classes) > 10 else "")
+    data = info.get("dataset") or "images"
+    return f"{model_name}: a conditional WGAN of {data} ({len(classes)} classes: {shown})"
+
+
+def make_app(checkpoint_dir, model_name=None, batching=True, reload_seconds=2.0):
     """The Starlette app serving the generator in `checkpoint_dir` (loaded now, so a
     missing or broken one fails here, before the server listens).
 
     Args:
         checkpoint_dir: a directory holding `generator.keras` and `generator.json`.
-        model_name: the `<name>` in the TensorFlow Serving routes.
+        model_name: the `<name>` in the TensorFlow Serving routes, shown on the page.
+            Defaults to the run's name (`run_name(checkpoint_dir)`).
         batching: gather concurrent requests into one generator call.
         reload_seconds: how often to look for a newer generator; 0 never reloads.
     """
+    model_name = model_name or run_name(checkpoint_dir)
     state = ServerState(LoadedGenerator(checkpoint_dir), model_name, batching)
     reloader = Reloader(state, reload_seconds)
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from cwgan.sampling.sample import generate_unit, load_generator
+from cwgan.sampling.sample import generate_unit, load_generator, seeded_noise
 
 MODES = ("batching", "nobatching")
 
@@ -62,8 +62,7 @@ def expected_pixels(checkpoint_dir, requests, n):
     generator, info = load_generator(checkpoint_dir)
     classes = list(info["classes"])
     labels = [classes[i % len(classes)] for i in range(requests)]
-    noise = np.concatenate([np.random.default_rng(i).standard_normal(
-        (n, info["latent_dim"])).astype(np.float32) for i in range(requests)])
+    noise = np.concatenate([seeded_noise(i, n, info["latent_dim"]) for i in range(requests)])
     images = generate_unit(generator, noise, np.repeat(np.asarray(labels, np.int32), n))
     pixels = np.round(images * 255).astype(np.int16)
     return labels, pixels.reshape((requests, n) + pixels.shape[1:])

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from cwgan.sampling.interpolation import MAX_STEPS, class_index
+from cwgan.utils.checks import check_int
 
 MAX_BODY_BYTES = 1 << 20  # 1 MiB: 256 predict instances of latent size 100 take ~0.5 MiB.
 MAX_IMAGES = 256  # per request; a page shows at most 64, a client batches the rest.
@@ -55,15 +56,23 @@ def check_keys(body, allowed, required=(), where="body"):
     return body
 
 
-def check_int(field, value, minimum, maximum):
-    """An int (JSON number without a fraction, or a digit string from a query) in range."""
+def _whole(value):
+    """A whole JSON number (7.0) or a query string's digits ("7", "-3") as an int; any
+    other value as it is."""
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value)
+        return int(value)
     if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        raise _invalid(field, _Raw(value), f"an integer in {minimum}..{maximum}")
+        return int(value)
     return value
+
+
+def request_int(field, value, minimum, maximum):
+    """An int in `minimum..maximum` by `cwgan.utils.checks.check_int`'s rule, after
+    `_whole`; the error names the request's field."""
+    try:
+        return check_int(field, _whole(value), minimum, maximum)
+    except ValueError:
+        raise _invalid(field, _Raw(value), f"an integer in {minimum}..{maximum}") from None
 
 
 class _Raw:
@@ -78,7 +87,7 @@ class _Raw:
 
 def check_seed(field, value):
     """None (the server draws one and returns it) or an int in 0..2^63-1."""
-    return None if value is None else check_int(field, value, 0, MAX_SEED)
+    return None if value is None else request_int(field, value, 0, MAX_SEED)
 
 
 def check_format(value):
@@ -119,7 +128,7 @@ def sample_args(body, info):
                            "list gives one image per entry")
         labels = [check_class(f"label[{i}]", v, info) for i, v in enumerate(label)]
     else:
-        n = check_int("n", body.get("n", 1), 1, MAX_IMAGES)
+        n = request_int("n", body.get("n", 1), 1, MAX_IMAGES)
         labels = [check_class("label", label, info)] * n
     return (np.asarray(labels, np.int32), check_seed("seed", body.get("seed")),
             check_format(body.get("format", "png")))
@@ -135,8 +144,8 @@ def morph_args(body, info):
     if label_to == label_from:
         raise _invalid("to_label", _Raw(body["to_label"]),
                        f"a class other than from_label={body['from_label']!r}")
-    return (label_from, label_to, check_int("steps", body.get("steps", 8), 2, MAX_STEPS),
-            check_int("n", body.get("n", 1), 1, MAX_MORPH_ROWS),
+    return (label_from, label_to, request_int("steps", body.get("steps", 8), 2, MAX_STEPS),
+            request_int("n", body.get("n", 1), 1, MAX_MORPH_ROWS),
             check_seed("seed", body.get("seed")), check_format(body.get("format", "png")))
 
 

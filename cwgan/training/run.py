@@ -15,8 +15,8 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
-from cwgan.data.loading import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, load_data,
-                                parse_digits, steps_per_pass)
+from cwgan.data.loading import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, describe_classes,
+                                load_data, parse_digits, steps_per_pass)
 from cwgan.evaluation.judge import MIN_PER_CLASS, make_judge
 from cwgan.model.networks import (ARCHITECTURES, CONDITIONINGS, GENERATOR_CONDITIONINGS,
                                   UPSAMPLINGS, build_networks)
@@ -36,8 +36,8 @@ logger = logging.getLogger("cwgan")
 METRICS_FILE = "metrics.jsonl"
 BEST_DIR = "best"
 # The CPU recipe (docs/recipe.md): with a conv critic and generator of width 32 and
-# projection conditioning, RMSprop at 5e-4 beat the paper's 5e-5 by far within 15 minutes
-# on 2 cores. `ConditionalWGAN.compile()` keeps the paper's 5e-5.
+# projection conditioning, RMSprop at 5e-4 learned far faster than the paper's 5e-5 within
+# the 15-minute budget. `ConditionalWGAN.compile()` keeps the paper's 5e-5.
 RECIPE_LEARNING_RATE = 5e-4
 
 
@@ -63,21 +63,19 @@ class TrainConfig:
     """
 
     digits: Optional[Tuple[int, ...]] = None
-    # docs/recipe.md: 20,000 steps beat 12,500 on nearly every measure (FD 7.5 against
-    # 10.6). With max_minutes and fit_to_time, a machine too slow for all of them ends
-    # the schedule where its time ends (15 minutes: 17,400 to 19,500 steps on a 2-core
-    # AMD EPYC, Zen 5); a fast one finishes early, never differently.
+    # More steps were the one change that helped (docs/recipe.md, fourth round). With
+    # max_minutes and fit_to_time, a machine too slow for all of them ends the schedule
+    # where its time ends; a fast one finishes early, never differently.
     steps: int = 25_000
     steps_per_epoch: int = 100
-    batch_size: int = 32  # docs/recipe.md: 32 beat 64 and 16 at 15 minutes on 2 cores
+    batch_size: int = 32  # beat 64 and 16 within the budget (docs/recipe.md, second round)
     n_critic: int = 5
     n_critic_warmup: int = 0
-    # docs/recipe.md, 15 minutes with lr_decay: clip 0.05 gave cond_acc 0.957 (every class
-    # >= 0.90), 0.02 gave 0.947, the paper's 0.01 gave 0.921 (worst class 0.76); sixth
-    # round, at 8,900 steps: 0.1 gave FD 10.4 where 0.05 gave 13.2 and 0.2 gave worse.
+    # Larger than the paper's 0.01, which learns slowly within the budget; at equal steps
+    # 0.1 beat 0.05 and 0.2 on nearly every measure (docs/recipe.md, sixth round).
     clip_value: float = 0.1
     learning_rate: Optional[float] = None  # RECIPE_LEARNING_RATE (clip), 1e-4 (gp)
-    lr_decay: bool = True  # docs/recipe.md: cond_acc 0.886 -> 0.921 at clip 0.01
+    lr_decay: bool = True  # raised quality at the paper's clip (docs/recipe.md, third round)
     constraint: str = "clip"
     latent_dim: int = 100
     architecture: str = "dcgan"
@@ -100,7 +98,7 @@ class TrainConfig:
     grid_every: Optional[int] = None  # steps_per_epoch: a grid at every epoch end
     max_minutes: Optional[float] = None
     fit_to_time: bool = True
-    # XLA: 1.19x faster on a 2-core AMD CPU, 0.92x on a 2-core Intel one: "auto" measures
+    # XLA is faster on some CPUs, slower on others (docs/results.md): "auto" measures
     # (cwgan/training/xla.py); True / False force it.
     jit_compile: object = "auto"
     mixed_precision: bool = False
@@ -311,12 +309,6 @@ def _describe_data(info):
     return f"{info['images']} images from {info['source']} (sha256 {info['sha256'][:12]})"
 
 
-def _describe_classes(data, classes):
-    """The classes trained on, by number for digits, else by name."""
-    names = [data.class_names[c] for c in classes]
-    return str(list(classes)) if names == [str(c) for c in classes] else str(names)
-
-
 def _check_resumable(config, data):
     """Raises unless the run in `checkpoint_dir` (if any) was made with the same model
     options and the same data (`data`: `ImageData.info`; the same images from another
@@ -483,7 +475,7 @@ def prepare(config):
                    | ({"fitted_steps": fitted} if fitted else {}))
         _trim_metrics(metrics_path, iteration)
     logger.info("Training on %s, classes %s: %d steps%s, %d per epoch.",
-                _describe_data(data.info), _describe_classes(data, config.digits),
+                _describe_data(data.info), describe_classes(data.class_names, config.digits),
                 config.steps,
                 f" (fitted to {config.max_minutes:g} minutes earlier in this run)"
                 if fitted else "", config.steps_per_epoch)

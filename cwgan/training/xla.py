@@ -1,17 +1,17 @@
 """Whether to XLA-compile the train step here: what `jit_compile="auto"` decides.
 
-XLA's gain is a property of the machine and the model, not of cwgan: on a 2-core AMD EPYC
-it made the recipe's step 1.19x faster, on a 2-core Intel Xeon with oneDNN 0.92x (slower).
-So "auto" measures: it builds two throwaway copies of the model, one per setting, runs
-each once to compile it, then times `steps` steps of each in turn for `rounds` rounds
-(compile time excluded; interleaved so that a slow spell of the machine hits both) and
-keeps the faster median. The step's cost does not depend on the pixel values, so the
+XLA's gain is a property of the machine and the model, not of cwgan: it made the recipe's
+step faster on one 2-core CPU and slower on another (docs/results.md). So "auto"
+measures: it builds two throwaway copies of the model, one per setting, runs each once
+to compile it, then times `steps` steps of each in turn for `rounds` rounds (compile
+time excluded; interleaved so that a slow spell of the machine hits both) and keeps the
+faster median. The step's cost does not depend on the pixel values, so the
 timing feeds random images of the run's shapes and touches neither the data nor the
 run's own model.
 
 The choice is cached per machine and model shape (a JSON file in
-`cwgan.training.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of a shape
-on a machine pays the ~15 s of measuring; see `machine_fingerprint` for what "machine"
+`cwgan.training.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of
+a shape on a machine pays for the measuring; see `machine_fingerprint` for what "machine"
 covers. The timing helpers (`FastPath`, `time_interleaved`) also serve `cwgan.bench`.
 """
 
