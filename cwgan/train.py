@@ -77,6 +77,20 @@ _GENERATOR_CONDITIONING = flags.DEFINE_enum(
 _CRITIC_DEPTH = flags.DEFINE_integer(
     "critic_depth", 1, "Convolutions per resolution in the dcgan critic: 1 is DCGAN's; each "
     "more adds a 3x3 stride-1 convolution.", lower_bound=1)
+_CRITIC_NORM = flags.DEFINE_enum(
+    "critic_norm", "none", ["none", "layer", "batch"], "Normalisation after the dcgan "
+    "critic's convolutions (after the first), without parameters: layer (each sample's "
+    "maps) or batch (real and fake batches then go through the critic separately).")
+_MINIBATCH_STD = flags.DEFINE_integer(
+    "minibatch_std", 0, "If not 0, the group size of a minibatch standard deviation "
+    "channel (ProGAN) before the dcgan critic's last convolution: the critic sees how "
+    "varied each group of samples is. Divides --batch_size.", lower_bound=0)
+_CRITIC_LR_RATIO = flags.DEFINE_float(
+    "critic_lr_ratio", 1.0, "The critic's learning rate over the generator's (two "
+    "time-scale rates; 1: the same).")
+_BATCH_FAKES = flags.DEFINE_boolean(
+    "batch_fakes", False, "Generate a step's n_critic fake batches in one generator call "
+    "(the generator does not change during them) instead of one per critic update.")
 _EMA = flags.DEFINE_float(
     "ema", 0.0, "Keep an exponential moving average of the generator's weights at this "
     "momentum (e.g. 0.999) and save, draw and evaluate it instead of the raw weights "
@@ -193,7 +207,9 @@ def main(argv):
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             upsampling=_UPSAMPLING.value, ema=_EMA.value,
             generator_conditioning=_GENERATOR_CONDITIONING.value,
-            critic_depth=_CRITIC_DEPTH.value,
+            critic_depth=_CRITIC_DEPTH.value, critic_norm=_CRITIC_NORM.value,
+            minibatch_std=_MINIBATCH_STD.value, critic_lr_ratio=_CRITIC_LR_RATIO.value,
+            batch_fakes=_BATCH_FAKES.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             image_size=_IMAGE_SIZE.value, data_cache=_DATA_CACHE.value,
