@@ -23,6 +23,7 @@ import sys
 
 from absl import app, flags
 
+from cwgan.model.networks import CRITIC_NORMS
 from cwgan.training.checkpoints import list_states
 from cwgan.training.distribute import STRATEGIES
 from cwgan.training.run import TrainConfig, prepare
@@ -88,6 +89,23 @@ _CRITIC_DEPTH = flags.DEFINE_integer(
     "critic_depth", TrainConfig.critic_depth,
     "Convolutions per resolution in the dcgan critic: 1 is DCGAN's; each "
     "more adds a 3x3 stride-1 convolution.", lower_bound=1)
+_CRITIC_NORM = flags.DEFINE_enum(
+    "critic_norm", TrainConfig.critic_norm, list(CRITIC_NORMS),
+    "Normalisation after the dcgan critic's convolutions (after the first), without "
+    "parameters: batch (real and fake batches then go through the critic separately, as "
+    "in the WGAN paper's code), layer (each sample's maps) or none.")
+_MINIBATCH_STD = flags.DEFINE_integer(
+    "minibatch_std", TrainConfig.minibatch_std,
+    "If not 0, the group size of a minibatch standard deviation channel (ProGAN) before "
+    "the dcgan critic's last convolution: the critic sees how varied each group of "
+    "samples is. Divides --batch_size.", lower_bound=0)
+_CRITIC_LR_RATIO = flags.DEFINE_float(
+    "critic_lr_ratio", TrainConfig.critic_lr_ratio,
+    "The critic's learning rate over the generator's (two time-scale rates; 1: the same).")
+_BATCH_FAKES = flags.DEFINE_boolean(
+    "batch_fakes", TrainConfig.batch_fakes,
+    "Generate a step's n_critic fake batches in one generator call (the generator does "
+    "not change during them) instead of one per critic update.")
 _EMA = flags.DEFINE_float(
     "ema", TrainConfig.ema,
     "Keep an exponential moving average of the generator's weights at this "
@@ -221,7 +239,9 @@ def main(argv):
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             upsampling=_UPSAMPLING.value, ema=_EMA.value,
             generator_conditioning=_GENERATOR_CONDITIONING.value,
-            critic_depth=_CRITIC_DEPTH.value,
+            critic_depth=_CRITIC_DEPTH.value, critic_norm=_CRITIC_NORM.value,
+            minibatch_std=_MINIBATCH_STD.value, critic_lr_ratio=_CRITIC_LR_RATIO.value,
+            batch_fakes=_BATCH_FAKES.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             image_size=_IMAGE_SIZE.value, data_cache=_DATA_CACHE.value,

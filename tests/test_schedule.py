@@ -10,6 +10,7 @@ import pytest
 import cwgan
 from conftest import TEST_DATA
 from cwgan.data.loading import read_idx, write_idx
+from cwgan.training.callbacks import FitToTime
 
 
 def _run(tmp_path, name, data_dir):
@@ -83,7 +84,8 @@ def _fit_run(steps, per_epoch_seconds, max_minutes=1.0, steps_per_epoch=10):
     now = [0.0]
     model, decay, fits = _Clocked(), cwgan.LinearDecay(1e-3, steps), []
     callback = cwgan.FitToTime(max_minutes, steps, steps_per_epoch, decay,
-                               on_fit=lambda s, p: fits.append((s, p)), clock=lambda: now[0])
+                               on_fit=lambda s, p, _: fits.append((s, p)),
+                               clock=lambda: now[0])
     callback.set_model(model)
     callback.on_train_begin()
     for epoch, seconds in enumerate(per_epoch_seconds):
@@ -104,14 +106,33 @@ def test_fit_to_time_ends_the_schedule_where_the_time_ends():
     assert _fit_run(1000, [20] + [2.5] * 40)[2] == [(160, 0.25)]  # 30 + 33.2 / 0.25
 
 
-def test_slower_epochs_later_move_the_end_earlier_never_later():
+def test_slower_epochs_later_move_the_end_earlier():
     # Decided at epoch 3 (step 80, as above); epoch 5 takes 15 s (say, an evaluation):
-    # 0.75 s a step since the first epoch, 8.2 s left at step 50: the end moves to 60.
+    # 0.75 s a step over the timed epochs, 8.2 s left at step 50: the end moves to 60.
     stopped, decay_steps, fits = _fit_run(1000, [20, 5, 5, 5, 15] + [5] * 20)
     assert fits == [(80, 0.5), (60, 0.75)] and decay_steps == 60 and stopped == 60
-    # Faster epochs later do not move it back: the rate only ever falls.
-    stopped, _, fits = _fit_run(1000, [20, 5, 5, 5] + [1] * 20)
-    assert fits == [(80, 0.5)] and stopped == 80
+
+
+def test_after_a_slow_spell_the_end_moves_later_and_the_run_uses_its_minutes():
+    # 10 minutes, 100 steps an epoch at 0.1 s a step, but epochs 4 to 9 take 3x as long
+    # (a busy machine). The end moves earlier during the spell, later again after it
+    # (the 10-epoch window forgets it), and the run stops within its last epoch.
+    epochs = [20] + [10] * 3 + [30] * 6 + [10] * 60
+    stopped, decay_steps, fits = _fit_run(100_000, epochs, max_minutes=10.0,
+                                          steps_per_epoch=100)
+    ends = [end for end, _ in fits]
+    assert min(ends) < ends[-1] < ends[0], ends  # the spell cost steps, but not more
+    assert stopped == decay_steps == ends[-1]
+    elapsed = sum(epochs[:stopped // 100])
+    assert 600 * FitToTime.MARGIN - 10 <= elapsed <= 600, elapsed
+    # Moving the end never makes the rate jump: it goes on along a line to 0 there.
+    decay = cwgan.LinearDecay(1.0, 1000)
+    before = decay.rate(400)
+    assert decay.end_at(400, 2000) == (400, before)
+    assert decay.rate(400) == pytest.approx(before) and decay.rate(1200) == pytest.approx(
+        before / 2) and decay.rate(2000) == 0.0
+    decay.end_at(1200, 1300)
+    assert decay.rate(1200) == pytest.approx(before / 2) and decay.rate(1300) == 0.0
 
 
 def test_fit_to_time_leaves_a_schedule_that_fits_alone():

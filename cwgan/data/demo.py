@@ -28,18 +28,32 @@ def class_colours(num_classes, seed=0):
     return ink.astype(np.float32), paper.astype(np.float32)
 
 
-def coloured_digits(images, labels, size=32, seed=0, jitter=0.08):
+COLOURINGS = ("class", "image")
+
+
+def coloured_digits(images, labels, size=32, seed=0, jitter=0.08, colours="class"):
     """Grey digits `(N, h, w)` uint8 -> colour `(N, size, size, 3)` uint8.
 
-    Each class's ink and paper colours come from `class_colours(labels.max() + 1, seed)`;
-    each image's are moved by up to `jitter` per channel. The digit is centred on the
-    larger canvas (28 -> 32: 2 pixels of paper each side), or cropped around its centre.
+    With `colours="class"`, each class's ink and paper colours come from
+    `class_colours(labels.max() + 1, seed)` and each image's are moved by up to `jitter`
+    per channel: colour tells the class. With `colours="image"`, every image draws its
+    own pair (as `class_colours` draws a class's), so the class is in the shape alone and
+    a generator must learn a spread of colours for every class. The digit is centred on
+    the larger canvas (28 -> 32: 2 pixels of paper each side), or cropped around its
+    centre.
     """
     images = np.asarray(images)
     labels = np.asarray(labels)
     size = check_int("size", size, minimum=1)
+    if colours not in COLOURINGS:
+        raise ValueError(f"Invalid value for argument `colours`. Received: colours="
+                         f"{colours!r}. Expected one of {COLOURINGS}.")
     n, h, w = images.shape
-    ink, paper = class_colours(int(labels.max()) + 1, seed)
+    if colours == "class":
+        ink, paper = class_colours(int(labels.max()) + 1, seed)
+    else:  # one "class" of colours per image
+        ink, paper = class_colours(n, seed)
+        labels = np.arange(n)
     rng = np.random.default_rng(seed + 1)
     shift = lambda: rng.uniform(-jitter, jitter, (n, 1, 1, 3))  # noqa: E731
     ink_n = np.clip(ink[labels][:, None, None] + shift(), 0, 1)

@@ -25,9 +25,11 @@ from keras import layers
 from cwgan.data.loading import IMAGE_SHAPE, NUM_CLASSES
 from cwgan.model.critic_layers import LabelPlanesConv2D, RowwiseDot
 from cwgan.utils.checks import check_int
+from cwgan.model.minibatch_std import MinibatchStdDev
 
 
 UPSAMPLINGS = ("transpose", "resize")
+CRITIC_NORMS = ("none", "layer", "batch")
 GENERATOR_CONDITIONINGS = ("input", "layers")
 CHANNELS = (1, 3)
 
@@ -158,8 +160,18 @@ def _check_conditioning(conditioning):
                          f"conditioning={conditioning!r}. Expected one of {CONDITIONINGS}.")
 
 
+def _normalised(x, norm):
+    """`x` normalised as the critic's `norm` says, without parameters (a clip box would
+    hold a learned scale near c, not near 1)."""
+    if norm == "layer":  # over each sample's maps: the critic stays one of single samples
+        return layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)(x)
+    if norm == "batch":  # over the batch: real and fake go through in separate passes
+        return layers.BatchNormalization(center=False, scale=False)(x)
+    return x
+
+
 def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
-                 image_shape=IMAGE_SHAPE, depth=1):
+                 image_shape=IMAGE_SHAPE, depth=1, norm="none", minibatch_std=0):
     """Maps (image, label) to an unbounded real score f(image | label).
 
     The label enters as one-hot planes stacked onto the image (the first convolution is
@@ -167,10 +179,11 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
     would sit inside the clip box with everything else and reach the first convolution at
     a hundredth of the pixels' scale; one-hot planes carry it at full scale.
 
-    No batch normalisation: it makes each sample's score depend on the rest of its batch,
-    while the Wasserstein estimate E[f(real)] - E[f(fake)] needs one function f of a single
-    sample (and real and fake go through the critic in one concatenated batch). The
-    output is linear: a Wasserstein critic scores, it does not classify.
+    By default no normalisation: batch norm makes each sample's score depend on the rest
+    of its batch, while the Wasserstein estimate E[f(real)] - E[f(fake)] is of one
+    function f of a single sample (the WGAN paper's own code has it all the same, and
+    `ConditionalWGAN` then scores real and fake batches in separate passes). The output
+    is linear: a Wasserstein critic scores, it does not classify.
 
     Args:
         num_classes: number of label values.
@@ -182,6 +195,12 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
         depth: convolutions per resolution: 1 is DCGAN's one 4x4 stride-2 convolution;
             each more adds a 3x3 stride-1 one of as many channels after it (a wider view
             and more layers at about twice the critic's cost for depth 2).
+        norm: "none", "layer" (layer normalisation of each convolution's maps after the
+            first, over the sample's positions and channels) or "batch" (batch
+            normalisation there); both without a learned scale or offset.
+        minibatch_std: if not 0, the group size of a `MinibatchStdDev` channel joined to
+            the maps before the last convolution (ProGAN's diversity feature; the batch
+            must be a multiple of it). Defaults to 0 (none).
 
     Returns:
         A `keras.Model` taking `[images (batch,) + image_shape, labels (batch,) int]` and
@@ -189,6 +208,11 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
     """
     _check_conditioning(conditioning)
     depth = check_int("depth", depth, minimum=1)
+    if norm not in CRITIC_NORMS:
+        raise ValueError(f"Invalid value for argument `norm`. Received: norm={norm!r}. "
+                         f"Expected one of {CRITIC_NORMS}.")
+    if minibatch_std:
+        minibatch_std = check_int("minibatch_std", minibatch_std, minimum=2)
     _, doublings = conv_plan(image_shape)
     image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
@@ -198,10 +222,13 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
             x = LabelPlanesConv2D(filters, 4, 2, num_classes, name="image_and_label_conv")(
                 [image, label])
         else:
+            if minibatch_std and i == doublings - 1:
+                x = MinibatchStdDev(minibatch_std)(x)
             x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
+            x = _normalised(x, norm)
         x = layers.LeakyReLU(0.2)(x)
         for _ in range(depth - 1):
-            x = layers.Conv2D(filters, 3, padding="same")(x)
+            x = _normalised(layers.Conv2D(filters, 3, padding="same")(x), norm)
             x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     return keras.Model([image, label], _score(x, label, num_classes, conditioning),
@@ -249,25 +276,30 @@ def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat",
 
 def build_networks(architecture="dcgan", latent_dim=100, width=None, conditioning="concat",
                    num_classes=NUM_CLASSES, upsampling="transpose", image_shape=IMAGE_SHAPE,
-                   generator_conditioning="input", critic_depth=1):
+                   generator_conditioning="input", critic_depth=1, critic_norm="none",
+                   minibatch_std=0):
     """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp).
 
     `upsampling` and `generator_conditioning` are the dcgan generator's `upsampling` and
-    `conditioning`, `critic_depth` the dcgan critic's `depth` (see `build_generator`,
-    `build_critic`); the mlp has none of them.
+    `conditioning`; `critic_depth`, `critic_norm` and `minibatch_std` the dcgan critic's
+    `depth`, `norm` and `minibatch_std` (see `build_generator`, `build_critic`); the mlp
+    has none of them.
     """
     if architecture == "dcgan":
         width = width or 64
         return (build_generator(latent_dim, num_classes, width, upsampling=upsampling,
                                 image_shape=image_shape, conditioning=generator_conditioning),
-                build_critic(num_classes, width, conditioning, image_shape, critic_depth))
+                build_critic(num_classes, width, conditioning, image_shape, critic_depth,
+                             critic_norm, minibatch_std))
     if architecture == "mlp":
-        if generator_conditioning != "input" or critic_depth != 1:
+        if (generator_conditioning != "input" or critic_depth != 1 or critic_norm != "none"
+                or minibatch_std):
             raise ValueError(
                 f"The mlp networks have no layers of maps: generator_conditioning="
-                f"{generator_conditioning!r} and critic_depth={critic_depth!r} are dcgan "
-                "options. Expected generator_conditioning='input' and critic_depth=1 with "
-                "architecture='mlp'.")
+                f"{generator_conditioning!r}, critic_depth={critic_depth!r}, critic_norm="
+                f"{critic_norm!r} and minibatch_std={minibatch_std!r} are dcgan options. "
+                "Expected generator_conditioning='input', critic_depth=1, "
+                "critic_norm='none' and minibatch_std=0 with architecture='mlp'.")
         width = width or 256
         return (build_mlp_generator(latent_dim, num_classes, width, image_shape=image_shape),
                 build_mlp_critic(num_classes, width, conditioning, image_shape))

@@ -112,6 +112,10 @@ class ConditionalWGAN(keras.Model):
             enough have run since its last update, so a warm-up iteration spans several
             steps. Defaults to 0 (Algorithm 1: always `n_critic`). Refused under a
             strategy with several replicas (built in its scope).
+        batch_fakes: generate a step's `n_critic` fake batches in one generator call
+            (the generator does not change during the critic updates, so they are the
+            same draws, normalised as one batch by the generator's batch norm) rather
+            than one call per critic update. Defaults to False (the paper's order).
         ema: if not 0, the momentum of an exponential moving average of the generator's
             weights, kept beside them (Polyak averaging, as in ProGAN and StyleGAN:
             it smooths the last updates' noise out of the weights) and saved with the
@@ -122,7 +126,7 @@ class ConditionalWGAN(keras.Model):
     def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
                  n_critic=5, clip_value=0.01, seed=None, constraint="clip", gp_weight=10.0,
                  n_critic_warmup=0, ema=0.0, num_classes=NUM_CLASSES, class_names=None,
-                 **kwargs):
+                 batch_fakes=False, **kwargs):
         super().__init__(**kwargs)
         if constraint not in CONSTRAINTS:
             raise ValueError(f"Invalid value for argument `constraint`. Received: "
@@ -148,6 +152,11 @@ class ConditionalWGAN(keras.Model):
         # The images' shape is the generator's (a functional model's, or a wrapper's that
         # says it like one).
         self.image_shape = tuple(self.generator.outputs[0].shape[1:])
+        self.batch_fakes = bool(batch_fakes)
+        # A critic with batch norm scores each sample by its batch: real and fake then go
+        # through it in separate passes, as in the WGAN paper's code.
+        self._separate_passes = any(isinstance(layer, keras.layers.BatchNormalization)
+                                    for layer in self.critic.layers)
         generator_latent = self.generator.inputs[0].shape[-1]
         if generator_latent != self.latent_dim:
             raise ValueError(
@@ -316,9 +325,16 @@ class ConditionalWGAN(keras.Model):
         images = ops.reshape(ops.cast(images, "float32"),
                              (self.n_critic, -1) + self.image_shape)
         labels = ops.reshape(ops.cast(labels, "int32"), (self.n_critic, -1))
+        fakes = None
+        if self.batch_fakes:
+            flat = ops.reshape(labels, (-1,))
+            fakes = ops.reshape(
+                self.generator([self._noise(ops.shape(flat)[0]), flat], training=True),
+                (self.n_critic, -1) + self.image_shape)
         critic_loss = estimate = penalty = 0.0
         for i in range(self.n_critic):
-            step_loss, step_estimate, step_penalty = self._critic_step(images[i], labels[i])
+            step_loss, step_estimate, step_penalty = self._critic_step(
+                images[i], labels[i], None if fakes is None else fakes[i])
             critic_loss += step_loss / self.n_critic
             estimate += step_estimate / self.n_critic
             penalty += step_penalty / self.n_critic
@@ -377,21 +393,30 @@ class ConditionalWGAN(keras.Model):
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return loss / replicas if replicas > 1 else loss
 
-    def _critic_step(self, real, labels):
-        """One critic update; returns (its loss, the Wasserstein estimate, the penalty).
+    def _scores(self, real, fake, labels):
+        """The critic's scores of `real` and of `fake` (both of `labels`)."""
+        if self._separate_passes:
+            return (self.critic([real, labels], training=True),
+                    self.critic([fake, labels], training=True))
+        # One pass over real and fake together; fine for a critic of single samples.
+        batch_size = ops.shape(real)[0]
+        scores = self.critic(
+            [ops.concatenate([real, fake], 0), ops.concatenate([labels, labels], 0)],
+            training=True)
+        return scores[:batch_size], scores[batch_size:]
+
+    def _critic_step(self, real, labels, fake=None):
+        """One critic update against `fake` (default: a new fake batch of `labels`);
+        returns (its loss, the Wasserstein estimate, the penalty).
 
         The estimate E[f(real | y)] - E[f(fake | y)] is the loss's Wasserstein part alone:
         with the gradient penalty (0 under the clip) the critic minimises
         -estimate + gp_weight * penalty.
         """
-        batch_size = ops.shape(real)[0]
-        fake = self.generator([self._noise(batch_size), labels], training=True)
+        if fake is None:
+            fake = self.generator([self._noise(ops.shape(real)[0]), labels], training=True)
         with tf.GradientTape() as tape:
-            # One pass over real and fake together; fine because the critic is per-sample.
-            scores = self.critic(
-                [ops.concatenate([real, fake], 0), ops.concatenate([labels, labels], 0)],
-                training=True)
-            wasserstein = wasserstein_critic_loss(scores[:batch_size], scores[batch_size:])
+            wasserstein = wasserstein_critic_loss(*self._scores(real, fake, labels))
             penalty = (self._gradient_penalty(real, fake, labels)
                        if self.constraint == "gp" else ops.zeros(()))
             loss = wasserstein + self.gp_weight * penalty
@@ -471,6 +496,7 @@ class ConditionalWGAN(keras.Model):
             "gp_weight": self.gp_weight,
             "n_critic_warmup": self.n_critic_warmup,
             "ema": self.ema,
+            "batch_fakes": self.batch_fakes,
         }
 
     @classmethod

@@ -220,61 +220,66 @@ class FitToTime(TimeLimit):
     A machine twice as slow makes half the steps in the same minutes; a schedule fixed in
     steps would then be cut off with its learning rate still high, and a fast machine
     would idle. So once `measure_epochs` epochs past this process's first (which
-    includes compiling) have run, the mean wall time per step over them, grids and
-    checkpoints included, says how many steps fit in the rest of `max_minutes` (less 3%
-    for the last epoch's files). If that is fewer than `steps`, it becomes the run's end,
-    rounded down to whole epochs: `decay.steps` (where the rate reaches 0) is set to it,
-    `on_fit(steps, seconds_per_step)` is called (the training run records it, so a resumed run
-    keeps it), and training stops there. Every later epoch re-estimates from all timed
-    epochs so far and may move the end earlier, never later: epochs that turn out slower
-    (an evaluation every N steps, a busy machine) still end the schedule in time.
+    includes compiling) have run, the wall time per step over the last `window_epochs`
+    of them, grids and checkpoints included, says how many steps fit in the rest of
+    `max_minutes` (less 3% for the last epoch's files). If that is fewer than `steps`,
+    it becomes the run's end, rounded down to whole epochs: the `decay` goes on from the
+    step's rate to 0 there (`LinearDecay.end_at`), `on_fit(steps, seconds_per_step,
+    start)` is called (the training run records it, so a resumed run keeps it), and training
+    stops there. Every later epoch estimates again and moves the end either way: earlier
+    when epochs turn slower (an evaluation every N steps, a busy machine), later again
+    when a slow spell has passed, so that the run uses its minutes and ends within the
+    last epoch of its limit.
 
     Args:
         max_minutes: the time limit (it stops training there, as `TimeLimit` does).
         steps: the schedule's end if time allows.
         steps_per_epoch: the epoch length; the end is a multiple of it.
         decay: the `LinearDecay` to end at the same step, or None.
-        on_fit: called with `(steps, seconds_per_step)` when the end moves, or None.
-        measure_epochs: epochs timed, after the first. Defaults to 2.
+        on_fit: called with `(steps, seconds_per_step, start)` when the end moves
+            (`start`: the decay's new `(step, rate)` start, or None), or None.
+        measure_epochs: epochs timed, after the first, before the first estimate.
+            Defaults to 2.
+        window_epochs: the latest epochs the step time is measured over: long enough to
+            average an evaluation every few epochs, short enough to forget a slow spell.
+            Defaults to 10.
         clock: returns seconds (monotonic). Defaults to `time.monotonic`.
     """
 
     MARGIN = 0.97
 
     def __init__(self, max_minutes, steps, steps_per_epoch, decay=None, on_fit=None,
-                 measure_epochs=2, clock=time.monotonic):
+                 measure_epochs=2, window_epochs=10, clock=time.monotonic):
         super().__init__(max_minutes, clock)
         self.steps = check_int("steps", steps, minimum=1)
         self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
         self.measure_epochs = check_int("measure_epochs", measure_epochs, minimum=1)
+        self.window_epochs = check_int("window_epochs", window_epochs, minimum=1)
         self.decay, self.on_fit = decay, on_fit
         self.fitted = None  # the run's end once decided
-        self._mark = None
-        self._epochs = 0
+        self._marks = []  # (time, step) at each epoch end of this process
 
     def on_epoch_end(self, epoch, logs=None):
         now, step = self.clock(), int(self.model.train_steps.numpy())
-        self._epochs += 1
-        if self._mark is None:  # the first epoch: compiling, not training speed
-            self._mark = (now, step)
-            return
-        if self._epochs > self.measure_epochs:
-            per_step = (now - self._mark[0]) / max(step - self._mark[1], 1)
+        self._marks.append((now, step))
+        timed = len(self._marks) - 1  # the first epoch: compiling, not training speed
+        if timed >= self.measure_epochs:
+            since, since_step = self._marks[-1 - min(timed, self.window_epochs)]
+            per_step = (now - since) / max(step - since_step, 1)
             left = self.max_seconds * self.MARGIN - (now - self._start)
             fit = (step + int(max(left, 0.0) / per_step)) // self.steps_per_epoch
             fit = min(max(fit * self.steps_per_epoch, step), self.steps)
-            # Only ever earlier: the rate keeps falling, and epochs slowed later (an
-            # evaluation, a busy machine) still end the schedule inside the time.
-            if fit < (self.steps if self.fitted is None else self.fitted):
+            if fit != (self.steps if self.fitted is None else self.fitted):
                 log = logger.info if self.fitted is None else logger.debug
                 log("At %.4f s a step, %.1f minutes fit %d steps, not %d: the schedule "
                     "ends there (the learning rate reaches 0 at step %d).", per_step,
                     self.max_seconds / 60, fit, self.steps, fit)
                 self.fitted = fit
+                start = None
                 if self.decay is not None:
-                    self.decay.steps = fit
+                    start = self.decay.end_at(step, fit)
                 if self.on_fit is not None:
-                    self.on_fit(fit, per_step)
+                    self.on_fit(fit, per_step, start)
             elif self.fitted is None:
                 self.fitted = self.steps
         if self.fitted is not None and step >= self.fitted:
@@ -290,29 +295,51 @@ class LinearDecay(keras.callbacks.Callback):
     `LearningRateScheduler` sets only `model.optimizer`, here the generator's, and once
     per epoch.) The epoch's last rate goes into its logs as `learning_rate`.
 
+    A run whose end moves (`FitToTime`) goes on from the rate it has when the end moves,
+    along a line to 0 at the new end (`end_at`): the rate never jumps.
+
     Args:
         learning_rate: the rate at step 0.
         steps: the step at which the rate reaches 0 (the run's length).
+        critic_learning_rate: the critic's rate at step 0, if not `learning_rate` (two
+            time-scale rates). Defaults to `learning_rate`.
+        start: `(step, rate)` the line starts from, as `end_at` left it. Defaults to
+            `(0, learning_rate)`.
     """
 
-    def __init__(self, learning_rate, steps):
+    def __init__(self, learning_rate, steps, critic_learning_rate=None, start=None):
         super().__init__()
         self.learning_rate = check_positive_float("learning_rate", learning_rate)
+        self.critic_learning_rate = check_positive_float(
+            "critic_learning_rate", critic_learning_rate or learning_rate)
         self.steps = check_int("steps", steps, minimum=1)
+        start = (0, self.learning_rate) if start is None else start
+        self.start = (check_int("start step", start[0], minimum=0), float(start[1]))
         self._step = None
         self._rate = None
 
     def rate(self, step):
-        """The learning rate of step `step` (0-based)."""
-        return self.learning_rate * max(0.0, 1.0 - step / self.steps)
+        """The (generator's) learning rate of step `step` (0-based)."""
+        from_step, from_rate = self.start
+        if step >= self.steps:
+            return 0.0
+        return from_rate * min(1.0, (self.steps - step) / (self.steps - from_step))
+
+    def end_at(self, step, steps):
+        """Reaches 0 at `steps` instead, going on from step `step`'s rate; returns the
+        line's new start `(step, rate)`."""
+        self.start = (int(step), self.rate(step))
+        self.steps = check_int("steps", steps, minimum=1)
+        return self.start
 
     def on_train_begin(self, logs=None):
         self._step = int(self.model.train_steps.numpy())
 
     def on_train_batch_begin(self, batch, logs=None):
         self._rate = self.rate(self._step)
-        for optimizer in (self.model.g_optimizer, self.model.c_optimizer):
-            optimizer.learning_rate = self._rate
+        self.model.g_optimizer.learning_rate = self._rate
+        self.model.c_optimizer.learning_rate = (
+            self._rate * self.critic_learning_rate / self.learning_rate)
 
     def on_train_batch_end(self, batch, logs=None):
         self._step += 1

@@ -18,8 +18,8 @@ import tensorflow as tf
 from cwgan.data.loading import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, describe_classes,
                                 load_data, parse_digits, steps_per_pass)
 from cwgan.evaluation.judge import MIN_PER_CLASS, make_judge
-from cwgan.model.networks import (ARCHITECTURES, CONDITIONINGS, GENERATOR_CONDITIONINGS,
-                                  UPSAMPLINGS, build_networks)
+from cwgan.model.networks import (ARCHITECTURES, CONDITIONINGS, CRITIC_NORMS,
+                                  GENERATOR_CONDITIONINGS, UPSAMPLINGS, build_networks)
 from cwgan.model.wgan import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
 from cwgan.training.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
                                       QualityEvaluation, SampleGrid, StopOnSignal,
@@ -84,6 +84,10 @@ class TrainConfig:
     upsampling: str = "transpose"
     generator_conditioning: str = "input"
     critic_depth: int = 1
+    critic_norm: str = "none"
+    minibatch_std: int = 0
+    critic_lr_ratio: float = 1.0
+    batch_fakes: bool = False
     ema: float = 0.0
     seed: int = 0
     dataset: str = "mnist"
@@ -163,9 +167,18 @@ class TrainConfig:
         if self.width is not None:
             set_("width", check_int("width", self.width, minimum=1))
         set_("critic_depth", check_int("critic_depth", self.critic_depth, minimum=1))
+        set_("critic_lr_ratio", check_positive_float("critic_lr_ratio", self.critic_lr_ratio))
+        set_("minibatch_std", check_int("minibatch_std", self.minibatch_std, minimum=0))
+        if self.minibatch_std == 1 or (self.minibatch_std and
+                                       self.batch_size % self.minibatch_std):
+            raise ValueError(f"Invalid value for argument `minibatch_std`. Received: "
+                             f"minibatch_std={self.minibatch_std} with batch_size="
+                             f"{self.batch_size}. Expected 0 (off) or a group size of at "
+                             "least 2 that divides batch_size.")
         for name, choices in (("architecture", ARCHITECTURES),
                               ("conditioning", CONDITIONINGS), ("upsampling", UPSAMPLINGS),
-                              ("generator_conditioning", GENERATOR_CONDITIONINGS)):
+                              ("generator_conditioning", GENERATOR_CONDITIONINGS),
+                              ("critic_norm", CRITIC_NORMS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
                                  f"{getattr(self, name)!r}. Expected one of {choices}.")
@@ -191,16 +204,19 @@ class TrainConfig:
 # Options that shape the model: a checkpoint made with others cannot be resumed.
 MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_value",
                  "architecture", "width", "conditioning", "upsampling", "ema", "dataset",
-                 "constraint", "image_size", "generator_conditioning", "critic_depth")
+                 "constraint", "image_size", "generator_conditioning", "critic_depth",
+                 "critic_norm", "minibatch_std", "batch_fakes")
 # What a model option was before cwgan had it, for runs saved then.
 OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0, "image_size": None,
-                  "generator_conditioning": "input", "critic_depth": 1}
+                  "generator_conditioning": "input", "critic_depth": 1, "critic_norm": "none",
+                  "minibatch_std": 0, "batch_fakes": False}
 
 
 # Options that shape the train step's cost: with the machine, the key of the XLA choice.
 STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "upsampling", "latent_dim",
                       "batch_size", "n_critic", "n_critic_warmup", "constraint",
-                      "mixed_precision", "ema", "generator_conditioning", "critic_depth")
+                      "mixed_precision", "ema", "generator_conditioning", "critic_depth",
+                      "critic_norm", "minibatch_std", "batch_fakes")
 
 
 def _data_shape(config, data):
@@ -228,17 +244,21 @@ def _new_model(config, jit_compile, data=None):
                                            upsampling=config.upsampling,
                                            image_shape=image_shape,
                                            generator_conditioning=config.generator_conditioning,
-                                           critic_depth=config.critic_depth)
+                                           critic_depth=config.critic_depth,
+                                           critic_norm=config.critic_norm,
+                                           minibatch_std=config.minibatch_std)
         model = ConditionalWGAN(generator, critic, latent_dim=config.latent_dim,
                                 classes=config.digits, n_critic=config.n_critic,
                                 n_critic_warmup=config.n_critic_warmup,
                                 clip_value=config.clip_value, seed=config.seed,
                                 constraint=config.constraint, ema=config.ema,
+                                batch_fakes=config.batch_fakes,
                                 num_classes=len(class_names), class_names=class_names)
     finally:
         keras.config.set_dtype_policy(previous)
     model.compile(g_optimizer=model.default_optimizer(config.learning_rate),
-                  c_optimizer=model.default_optimizer(config.learning_rate),
+                  c_optimizer=model.default_optimizer(config.learning_rate
+                                                      * config.critic_lr_ratio),
                   jit_compile=jit_compile)
     return model
 
@@ -449,10 +469,10 @@ def prepare(config):
         if moved:
             logger.info("--fresh: moved the previous run to %s.", moved)
     _check_resumable(config, data.info)
-    fitted = _fitted_steps(config)
+    fitted = _fitted(config)
     requested = config
     if fitted:
-        config = dataclasses.replace(config, steps=fitted)
+        config = dataclasses.replace(config, steps=fitted[0])
     with strategy.scope():
         model = load_latest_state(config.checkpoint_dir, clean=chief)
         resumed = model is not None
@@ -464,54 +484,61 @@ def prepare(config):
     start = int(model.train_steps.numpy())
     iteration = int(model.generator_iterations.numpy())
     if resumed:
-        for optimizer in (model.g_optimizer, model.c_optimizer):
-            optimizer.learning_rate = config.learning_rate
+        model.g_optimizer.learning_rate = config.learning_rate
+        model.c_optimizer.learning_rate = config.learning_rate * config.critic_lr_ratio
         logger.info("Resuming from %s at generator iteration %d.", config.checkpoint_dir,
                     iteration)
     metrics_path = os.path.join(config.checkpoint_dir, METRICS_FILE)
     if chief:
         write_json(os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE),
                    requested.to_json() | {"data": data.info}
-                   | ({"fitted_steps": fitted} if fitted else {}))
+                   | ({"fitted_steps": fitted[0], "fitted_start": fitted[1] and
+                       list(fitted[1])} if fitted else {}))
         _trim_metrics(metrics_path, iteration)
     logger.info("Training on %s, classes %s: %d steps%s, %d per epoch.",
                 _describe_data(data.info), describe_classes(data.class_names, config.digits),
                 config.steps,
                 f" (fitted to {config.max_minutes:g} minutes earlier in this run)"
                 if fitted else "", config.steps_per_epoch)
-    callbacks = _callbacks(config, metrics_path, chief, fit=not fitted, data=data)
+    callbacks = _callbacks(config, metrics_path, chief, fitted, data=data)
     return Run(config, model, data, callbacks, start)
 
 
-def _fitted_steps(config):
-    """The end an earlier process of this run fitted to the same time limit (`FitToTime`),
-    if `train_config.json` records one for the same options, else None."""
+def _fitted(config):
+    """`(steps, start)`: the end an earlier process of this run fitted to the same time
+    limit (`FitToTime`) and where its learning-rate line starts (`LinearDecay`'s
+    `start`, or None), if `train_config.json` records one for the same options; else
+    None."""
     path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
     if not (config.fit_to_time and config.max_minutes and os.path.exists(path)):
         return None
     saved = read_json(path)
     same = all(saved.get(k) == v for k, v in config.to_json().items()
                if k in ("steps", "steps_per_epoch", "max_minutes", "batch_size"))
-    fitted = saved.get("fitted_steps")
-    return fitted if same and isinstance(fitted, int) and 0 < fitted < config.steps else None
+    fitted, start = saved.get("fitted_steps"), saved.get("fitted_start")
+    if not (same and isinstance(fitted, int) and 0 < fitted <= config.steps):
+        return None
+    return fitted, tuple(start) if isinstance(start, list) and len(start) == 2 else None
 
 
 def _record_fit(config):
     """`FitToTime`'s `on_fit`: records the fitted end in `train_config.json`."""
     path = os.path.join(config.checkpoint_dir, TRAIN_CONFIG_FILE)
 
-    def record(steps, seconds_per_step):
+    def record(steps, seconds_per_step, start):
         write_json(path, read_json(path) | {"fitted_steps": int(steps),
+                                            "fitted_start": start and list(start),
                                             "fitted_seconds_per_step": seconds_per_step})
     return record
 
 
-def _callbacks(config, metrics_path, chief=True, fit=True, data=None):
+def _callbacks(config, metrics_path, chief=True, fitted=None, data=None):
     """The run's callbacks; files are written by the chief only (all of them on one machine).
 
     Every worker runs the guard, the evaluation (its `predict` needs every worker) and
-    the time limit (which stops all workers after the same step). With `fit` (and a time
-    limit, `fit_to_time`, one machine), also `FitToTime`.
+    the time limit (which stops all workers after the same step). Unless an earlier
+    process `fitted` the run (`_fitted`: its end and rate line are kept), with a time
+    limit, `fit_to_time` and one machine, also `FitToTime`.
     """
     every = lambda steps: steps // config.steps_per_epoch  # noqa: E731 (steps -> epochs)
     # First: nothing after it may save a diverged model. Then a SIGINT / SIGTERM stops
@@ -536,7 +563,10 @@ def _callbacks(config, metrics_path, chief=True, fit=True, data=None):
         if chief:  # the best generator by FD, beside the newest
             callbacks.append(BestGenerator(os.path.join(config.checkpoint_dir, BEST_DIR),
                                            dataset=data.dataset if data else config.dataset))
-    decay = LinearDecay(config.learning_rate, config.steps) if config.lr_decay else None
+    decay = (LinearDecay(config.learning_rate, config.steps,
+                         config.learning_rate * config.critic_lr_ratio,
+                         start=fitted and fitted[1])
+             if config.lr_decay else None)
     if decay is not None:  # before the loggers: it adds the rate to the epoch's logs
         callbacks.append(decay)
     if chief:
@@ -548,7 +578,7 @@ def _callbacks(config, metrics_path, chief=True, fit=True, data=None):
                                                      write_graph=False))
     if config.max_minutes is not None:
         # Several machines would each measure their own time and could stop apart.
-        if fit and config.fit_to_time and config.strategy != "multi_worker":
+        if not fitted and config.fit_to_time and config.strategy != "multi_worker":
             callbacks.append(FitToTime(config.max_minutes, config.steps,
                                        config.steps_per_epoch, decay,
                                        _record_fit(config) if chief else None))

@@ -1,0 +1,205 @@
+r"""The quality suite: trains recipes on several data sets at equal steps and seeds, then
+prints one table of the evaluator's figures (docs/recipe.md, seventh round).
+
+    python scripts/quality_suite.py                       # the default recipe, all data
+    python scripts/quality_suite.py --steps=3000 --seeds=0,1 \
+        --recipe=default: --recipe=ln:--critic_norm=layer --data=colour_class,fashion_rgb32
+    python scripts/quality_suite.py --table_only          # the table of what has run
+
+A recipe is NAME:FLAGS, the flags of `python -m cwgan.train` that differ from its
+defaults ("default:" is the defaults). Every run is `python -m cwgan.train` for exactly
+--steps steps (--nofit_to_time: the same schedule, the decay to 0 included, on every
+machine), then `python -m cwgan.evaluate`; each is one process at a time (two would share
+the cores). Runs go to <out>/<recipe>/<data>_seed<N>/; one that has its eval.json is not
+run again, so an interrupted suite continues where it stopped, and the evaluator's
+classifiers stay cached (~/.cache/cwgan): a rerun costs only training.
+
+The data sets (written once into <out>/data/, from the bundled MNIST and Fashion-MNIST,
+`apt-get install dataset-fashion-mnist`; those needing it are skipped without it):
+  mnist          grey 28x28 digits (Keras' loader; offline the bundled 10,000)
+  colour_class   32x32 RGB digits, ink and paper colours per class (`coloured_digits`)
+  colour_image   the same digits, colours drawn per image: the class is in the shape only
+  fashion        Fashion-MNIST, grey 28x28 (60,000 training images)
+  fashion_rgb32  Fashion-MNIST as a folder of 32x32 RGB PNGs, colours per class
+  fashion_rgb64  that folder, trained and judged at 64x64 (--image_size=64)
+
+The table gives FD and within-class FD as multiples of the real floor's, precision,
+recall, density and coverage as shares of the floor's (1 is as good as held-out real
+images), the judge's class accuracy and KID (x 1e3), one row per run and, with several
+seeds, their mean.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+FASHION_DIR = "/usr/share/datasets/fashion-mnist"
+DATA = ("mnist", "colour_class", "colour_image", "fashion", "fashion_rgb32", "fashion_rgb64")
+
+_OUT = flags.DEFINE_string("out", "runs/suite", "Where runs, data and results go.")
+_STEPS = flags.DEFINE_integer("steps", 3000, "Training steps of every run (a multiple of "
+                              "500).", lower_bound=500)
+_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds: every recipe and data set is run once "
+                           "per seed.")
+_DATA = flags.DEFINE_list("data", list(DATA), f"Data sets, of {list(DATA)}.")
+_RECIPES = flags.DEFINE_multi_string("recipe", ["default:"], "NAME:FLAGS, e.g. "
+                                     "'ln:--critic_norm=layer' (repeatable).")
+_N_PER_CLASS = flags.DEFINE_integer("n_per_class", 500, "Samples per class to judge.",
+                                    lower_bound=20)
+_FOLDER_IMAGES = flags.DEFINE_integer("folder_images", 20_000, "Training images of each "
+                                      "folder data set (the test split: all).",
+                                      lower_bound=100)
+_TABLE_ONLY = flags.DEFINE_bool("table_only", False, "Print the table of the runs that have "
+                                "an evaluation; train nothing.")
+
+
+def _colour_folder(root, source, colours, limit):
+    """A train/ and test/ folder of 32x32 RGB images coloured per class or per image."""
+    import shutil
+
+    import cwgan
+
+    if os.path.exists(root):
+        return
+    tmp = root + ".parts"
+    shutil.rmtree(tmp, ignore_errors=True)
+    for split in ("train", "test"):
+        if source == "mnist":
+            data = cwgan.load_data(split=split)
+        else:
+            data = cwgan.load_data("fashion_mnist", FASHION_DIR, split=split)
+        n = limit if split == "train" else len(data)
+        # Class colours: the same draw for both splits. Image colours: the test split's
+        # images draw their own.
+        seed = 1 if colours == "image" and split == "test" else 0
+        images = cwgan.coloured_digits(data.images[:n, ..., 0], data.labels[:n], 32,
+                                       seed=seed, colours=colours)
+        cwgan.write_image_folder(os.path.join(tmp, split), images, data.labels[:n],
+                                 data.class_names)
+        print(f"wrote {n} images into {tmp}/{split}", flush=True)
+    os.replace(tmp, root)
+
+
+def data_flags(name, out):
+    """The `python -m cwgan.train` flags that train on data set `name` (writing its folder
+    first if needed), or None when its source is missing here."""
+    data = os.path.join(out, "data")
+    if name == "mnist":
+        return []
+    if name.startswith("fashion") and not os.path.isdir(FASHION_DIR):
+        return None
+    if name == "fashion":
+        return ["--dataset=fashion_mnist", f"--data_dir={FASHION_DIR}"]
+    if name in ("colour_class", "colour_image"):
+        root = os.path.join(data, name)
+        _colour_folder(root, "mnist", name.split("_")[1], _FOLDER_IMAGES.value)
+        return [f"--data_dir={root}"]
+    root = os.path.join(data, "fashion_rgb32")
+    _colour_folder(root, "fashion", "class", _FOLDER_IMAGES.value)
+    return [f"--data_dir={root}"] + (["--image_size=64"] if name == "fashion_rgb64" else [])
+
+
+def run_one(directory, flags_, seed):
+    """Trains and evaluates one run into `directory` unless it has its evaluation (an
+    interrupted run resumes from its last checkpoint)."""
+    result = os.path.join(directory, "eval.json")
+    if os.path.exists(result):
+        return
+    os.makedirs(directory, exist_ok=True)
+    train = [sys.executable, "-m", "cwgan.train", "--digits", f"--steps={_STEPS.value}",
+             "--nofit_to_time", "--steps_per_epoch=500", "--checkpoint_every=0",
+             "--grid_every=500", f"--seed={seed}", f"--checkpoint_dir={directory}"] + flags_
+    start = time.monotonic()
+    with open(os.path.join(directory, "train.log"), "w") as log:
+        subprocess.run(train, stdout=log, stderr=subprocess.STDOUT, check=True)
+    seconds = time.monotonic() - start
+    evaluate = [sys.executable, "-m", "cwgan.evaluate", f"--checkpoint_dir={directory}",
+                f"--n_per_class={_N_PER_CLASS.value}"]
+    with open(os.path.join(directory, "eval.log"), "w") as log:
+        found = subprocess.run(evaluate, stdout=subprocess.PIPE, stderr=log, check=True,
+                               text=True).stdout
+    report = json.loads(found) | {"train_seconds": seconds}
+    tmp = result + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f)
+    os.replace(tmp, result)
+
+
+COLUMNS = ("FD", "FDc", "P", "R", "D", "C", "acc", "KID")
+
+
+def figures(report):
+    """The table's figures of one evaluation: ratios to the real floor's."""
+    g, real = report["generator"], report["real"]
+    return {"FD": g["fd"] / real["fd"], "FDc": g["fd_class_mean"] / real["fd_class_mean"],
+            "P": g["precision"] / real["precision"], "R": g["recall"] / real["recall"],
+            "D": g["density"] / real["density"], "C": g["coverage"] / real["coverage"],
+            "acc": g["cond_acc"], "KID": 1e3 * g["kid"]}
+
+
+def table(out, recipes, data, seeds):
+    """The Markdown table of every run that has its evaluation."""
+    lines = ["| recipe | data | seed | steps | " + " | ".join(COLUMNS) + " | s/step |",
+             "|---" * (len(COLUMNS) + 5) + "|"]
+    fmt = lambda k, v: f"{v:.3f}" if k == "acc" else f"{v:.2f}"  # noqa: E731
+    for name in recipes:
+        for d in data:
+            rows = []
+            for seed in seeds:
+                path = os.path.join(out, name, f"{d}_seed{seed}", "eval.json")
+                if not os.path.exists(path):
+                    continue
+                report = json.load(open(path))
+                rows.append(figures(report))
+                per_step = report["train_seconds"] / report["generator_iterations"]
+                lines.append(f"| {name} | {d} | {seed} | {report['generator_iterations']} | "
+                             + " | ".join(fmt(k, rows[-1][k]) for k in COLUMNS)
+                             + f" | {per_step:.3f} |")
+            if len(rows) > 1:
+                lines.append(f"| {name} | {d} | mean | | " + " | ".join(
+                    fmt(k, np.mean([r[k] for r in rows])) for k in COLUMNS) + " | |")
+    return "\n".join(lines)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
+    unknown = sorted(set(_DATA.value) - set(DATA))
+    if unknown:
+        raise app.UsageError(f"Unknown data sets {unknown}; expected some of {list(DATA)}.",
+                             exitcode=2)
+    if _STEPS.value % 500:
+        raise app.UsageError(f"--steps={_STEPS.value} is not a multiple of 500.", exitcode=2)
+    recipes = {}
+    for recipe in _RECIPES.value:
+        name, sep, flags_ = recipe.partition(":")
+        if not sep or not name:
+            raise app.UsageError(f"--recipe={recipe!r}: expected NAME:FLAGS, e.g. "
+                                 "'default:' or 'ln:--critic_norm=layer'.", exitcode=2)
+        recipes[name] = flags_.split()
+    out = _OUT.value
+    if not _TABLE_ONLY.value:
+        for seed in _SEEDS.value:
+            for d in _DATA.value:
+                for name, flags_ in recipes.items():
+                    wanted = data_flags(d, out)
+                    if wanted is None:
+                        print(f"skipped {d}: {FASHION_DIR} is missing", flush=True)
+                        continue
+                    directory = os.path.join(out, name, f"{d}_seed{seed}")
+                    print(f"{time.strftime('%H:%M:%S')} {name} on {d}, seed {seed}",
+                          flush=True)
+                    try:
+                        run_one(directory, wanted + flags_, seed)
+                    except subprocess.CalledProcessError as e:
+                        print(f"  failed ({e.returncode}): see {directory}/*.log", flush=True)
+    print(table(out, list(recipes), _DATA.value, _SEEDS.value))
+
+
+if __name__ == "__main__":
+    app.run(main)
