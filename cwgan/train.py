@@ -93,7 +93,8 @@ _CRITIC_NORM = flags.DEFINE_enum(
     "critic_norm", TrainConfig.critic_norm, list(CRITIC_NORMS),
     "Normalisation after the dcgan critic's convolutions (after the first), without "
     "parameters: batch (real and fake batches then go through the critic separately, as "
-    "in the WGAN paper's code), layer (each sample's maps) or none.")
+    "in the WGAN paper's code), layer (each sample's maps) or none. Default: batch for "
+    "clip (docs/recipe.md, seventh round), none for gp.")
 _MINIBATCH_STD = flags.DEFINE_integer(
     "minibatch_std", TrainConfig.minibatch_std,
     "If not 0, the group size of a minibatch standard deviation channel (ProGAN) before "

@@ -120,6 +120,15 @@ def test_critic_lr_ratio_sets_the_critics_rate_through_the_decay(tmp_path):
     assert c_rate == pytest.approx(3.0 * g_rate)
 
 
+def test_the_recipe_critic_has_batch_norm_but_not_under_gp_or_mlp():
+    assert cwgan.TrainConfig().critic_norm == "batch"
+    assert cwgan.TrainConfig(constraint="gp").critic_norm == "none"
+    assert cwgan.TrainConfig(architecture="mlp").critic_norm == "none"
+    assert cwgan.TrainConfig(critic_norm="layer", constraint="gp").critic_norm == "layer"
+    with pytest.raises(ValueError, match="critic_norm='batch' with constraint='gp'"):
+        cwgan.TrainConfig(critic_norm="batch", constraint="gp")
+
+
 def test_bad_critic_options_are_named():
     with pytest.raises(ValueError, match="minibatch_std=3 with batch_size=32"):
         cwgan.TrainConfig(minibatch_std=3)
