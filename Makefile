@@ -16,15 +16,26 @@ $(STAMP): requirements.txt requirements-test.txt setup.cfg pyproject.toml
 train: $(STAMP)
 	$(PY) -m cwgan.train --digits --max_minutes=15
 
-# Rebuilds the generator shipped in cwgan/sampling/pretrained/mnist/ (what cwgan.sample uses when
-# none of yours is found): `make train`'s recipe into runs/pretrained (an older run there
-# is moved aside), its evaluation, then the three files copied into the package.
+# Rebuilds the generator shipped in cwgan/sampling/pretrained/mnist/ (what cwgan.sample uses
+# when none of yours is found): the recipe for PRETRAINED_STEPS steps, a fixed schedule (the
+# same on every machine), into runs/pretrained, with the evaluator's figures every 5,000
+# steps in its metrics.jsonl (to see whether it still improves). It runs in pieces of at
+# most PIECE_MINUTES: run it again to continue where the last piece stopped. Once the run
+# has all its steps: its evaluation, then the three files copied into the package.
+PRETRAINED_STEPS ?= 50000
+PIECE_MINUTES ?= 60
 pretrained: $(STAMP)
-	$(PY) -m cwgan.train --digits --max_minutes=15 --checkpoint_dir=runs/pretrained --fresh
-	$(PY) -m cwgan.evaluate --checkpoint_dir=runs/pretrained --n_per_class=500 --cas \
-		> runs/pretrained/eval.json
-	cp runs/pretrained/generator.keras runs/pretrained/generator.json \
-		runs/pretrained/eval.json cwgan/sampling/pretrained/mnist/
+	$(PY) -m cwgan.train --digits --steps=$(PRETRAINED_STEPS) --nofit_to_time \
+		--max_minutes=$(PIECE_MINUTES) --eval_every=5000 --checkpoint_dir=runs/pretrained
+	@if $(PY) -c "import json, sys; sys.exit(json.load(open('runs/pretrained/generator.json'))\
+			['generator_iterations'] < $(PRETRAINED_STEPS))"; then \
+		$(PY) -m cwgan.evaluate --checkpoint_dir=runs/pretrained --n_per_class=500 --cas \
+			> runs/pretrained/eval.json.tmp && mv runs/pretrained/eval.json.tmp \
+			runs/pretrained/eval.json && cp runs/pretrained/generator.keras \
+			runs/pretrained/generator.json runs/pretrained/eval.json \
+			cwgan/sampling/pretrained/mnist/; \
+	else echo "runs/pretrained has not reached $(PRETRAINED_STEPS) steps: run make pretrained" \
+		"again to continue it."; fi
 
 # Test files are spread over TEST_WORKERS processes (a file's tests stay together, so its
 # module fixtures are built once); TEST_WORKERS=0 runs them in this process.
