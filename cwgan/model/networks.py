@@ -292,13 +292,15 @@ def build_networks(architecture="dcgan", latent_dim=100, width=None, conditionin
                 build_critic(num_classes, width, conditioning, image_shape, critic_depth,
                              critic_norm, minibatch_std))
     if architecture == "mlp":
-        if (generator_conditioning != "input" or critic_depth != 1 or critic_norm != "none"
-                or minibatch_std):
+        dcgan_only = {"generator_conditioning": (generator_conditioning, "input"),
+                      "critic_depth": (critic_depth, 1), "critic_norm": (critic_norm, "none"),
+                      "minibatch_std": (minibatch_std, 0)}
+        given = [f"{name}={value!r}" for name, (value, off) in dcgan_only.items()
+                 if value != off]
+        if given:
             raise ValueError(
-                f"The mlp networks have no layers of maps: generator_conditioning="
-                f"{generator_conditioning!r}, critic_depth={critic_depth!r}, critic_norm="
-                f"{critic_norm!r} and minibatch_std={minibatch_std!r} are dcgan options. "
-                "Expected generator_conditioning='input', critic_depth=1, "
+                f"The mlp networks have no layers of maps: {', '.join(given)} are dcgan "
+                "options. Expected generator_conditioning='input', critic_depth=1, "
                 "critic_norm='none' and minibatch_std=0 with architecture='mlp'.")
         width = width or 256
         return (build_mlp_generator(latent_dim, num_classes, width, image_shape=image_shape),
