@@ -98,13 +98,16 @@ def test_label_planes_conv_names_a_bad_argument(argument, kwargs):
         cwgan.LabelPlanesConv2D(**args)
 
 
-@pytest.mark.parametrize("image_shape,conditioning", [
-    ((28, 28, 1), "projection"), ((28, 28, 1), "concat"), ((32, 32, 3), "projection")])
-def test_critic_scores_as_its_stock_layer_version(image_shape, conditioning):
+@pytest.mark.parametrize("image_shape,conditioning,norm", [
+    ((28, 28, 1), "projection", "none"), ((28, 28, 1), "concat", "none"),
+    ((32, 32, 3), "projection", "none"), ((28, 28, 1), "projection", "batch")])
+def test_critic_scores_as_its_stock_layer_version(image_shape, conditioning, norm):
     # The bench times build_critic against this stock-layer critic: the same function.
     from cwgan.benchmarks.speed import build_stock_critic
-    ours = cwgan.build_critic(4, width=8, conditioning=conditioning, image_shape=image_shape)
-    stock = build_stock_critic(4, width=8, conditioning=conditioning, image_shape=image_shape)
+    ours = cwgan.build_critic(4, width=8, conditioning=conditioning, image_shape=image_shape,
+                              norm=norm)
+    stock = build_stock_critic(4, width=8, conditioning=conditioning, image_shape=image_shape,
+                               norm=norm)
     rng = np.random.default_rng(1)
     assert [w.shape for w in ours.weights] == [w.shape for w in stock.weights]
     weights = [rng.normal(scale=0.05, size=w.shape).astype("float32") for w in ours.weights]
@@ -112,5 +115,6 @@ def test_critic_scores_as_its_stock_layer_version(image_shape, conditioning):
     stock.set_weights(weights)
     images = rng.uniform(-1, 1, (8,) + image_shape).astype("float32")
     labels = np.arange(8) % 4
-    np.testing.assert_allclose(ours([images, labels]).numpy(),
-                               stock([images, labels]).numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(ours([images, labels], training=True).numpy(),
+                               stock([images, labels], training=True).numpy(),
+                               rtol=1e-4, atol=1e-5)

@@ -76,7 +76,7 @@ import tensorflow as tf
 from cwgan.benchmarks import data as bench_data
 from cwgan.data.loading import IMAGE_SHAPE, NUM_CLASSES, load_data, load_mnist, make_dataset
 from cwgan.model.critic_layers import LabelPlanesConv2D
-from cwgan.model.networks import build_networks, conv_plan, label_planes
+from cwgan.model.networks import build_networks, conv_plan, label_planes, normalise
 from cwgan.model.wgan import WARMUP_ITERATIONS, ConditionalWGAN
 from cwgan.training.run import TrainConfig, auto_jit_compile
 from cwgan.training.xla import FastPath, sync, time_interleaved, time_stepper
@@ -120,8 +120,12 @@ def step_flops(model, batch_size):
     return model.n_critic * critic_update + generator_update
 
 
+RECIPE_CRITIC_NORM = TrainConfig().critic_norm  # resolved: the recipe's clip takes it
+
+
 def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
-                       conditioning=TrainConfig.conditioning, image_shape=IMAGE_SHAPE):
+                       conditioning=TrainConfig.conditioning, image_shape=IMAGE_SHAPE,
+                       norm=RECIPE_CRITIC_NORM):
     """The dcgan critic (depth 1) from stock layers, as cwgan built it before
     `cwgan.model.critic_layers`: one-hot label planes concatenated to the image, `Dot(axes=1)`
     for the projection. The same function and weights as `build_critic`'s; the baseline
@@ -132,7 +136,7 @@ def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
     x = keras.layers.Concatenate()([image, label_planes(label, num_classes, image_shape[:2])])
     for i in range(doublings):
         x = keras.layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same")(x)
-        x = keras.layers.LeakyReLU(0.2)(x)
+        x = keras.layers.LeakyReLU(0.2)(normalise(x, norm) if i else x)
     x = keras.layers.Flatten()(x)
     score = keras.layers.Dense(1, dtype="float32")(x)
     if conditioning == "projection":
@@ -149,10 +153,12 @@ def build_bench_model(width, n_critic, jit_compile, seed=0,
     """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
     RMSprop; with `stock_critic`, the dcgan critic from stock layers instead."""
     keras.utils.set_random_seed(seed)
+    norm = RECIPE_CRITIC_NORM if architecture == "dcgan" else "none"
     generator, critic = build_networks(architecture, 100, width, conditioning,
-                                       num_classes=num_classes, image_shape=image_shape)
+                                       num_classes=num_classes, image_shape=image_shape,
+                                       critic_norm=norm)
     if stock_critic:
-        critic = build_stock_critic(num_classes, width, conditioning, image_shape)
+        critic = build_stock_critic(num_classes, width, conditioning, image_shape, norm)
     model = ConditionalWGAN(generator, critic, n_critic=n_critic, seed=seed,
                             n_critic_warmup=n_critic_warmup, num_classes=num_classes)
     model.compile(jit_compile=jit_compile)
@@ -491,7 +497,8 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
 
     result = {"config": {"batch_size": batch_size, "n_critic": n_critic, "width": width,
                          "architecture": architecture, "conditioning": conditioning,
-                         "iterations": iterations, "repeats": repeats,
+                         "critic_norm": RECIPE_CRITIC_NORM if architecture == "dcgan"
+                         else "none", "iterations": iterations, "repeats": repeats,
                          "train_images": len(images), "pipeline": pipeline,
                          "cpu_count": os.cpu_count(),
                          "gpus": len(tf.config.list_physical_devices("GPU")),

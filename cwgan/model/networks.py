@@ -160,7 +160,7 @@ def _check_conditioning(conditioning):
                          f"conditioning={conditioning!r}. Expected one of {CONDITIONINGS}.")
 
 
-def _normalised(x, norm):
+def normalise(x, norm):
     """`x` normalised as the critic's `norm` says, without parameters (a clip box would
     hold a learned scale near c, not near 1)."""
     if norm == "layer":  # over each sample's maps: the critic stays one of single samples
@@ -225,10 +225,10 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
             if minibatch_std and i == doublings - 1:
                 x = MinibatchStdDev(minibatch_std)(x)
             x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
-            x = _normalised(x, norm)
+            x = normalise(x, norm)
         x = layers.LeakyReLU(0.2)(x)
         for _ in range(depth - 1):
-            x = _normalised(layers.Conv2D(filters, 3, padding="same")(x), norm)
+            x = normalise(layers.Conv2D(filters, 3, padding="same")(x), norm)
             x = layers.LeakyReLU(0.2)(x)
     x = layers.Flatten()(x)
     return keras.Model([image, label], _score(x, label, num_classes, conditioning),
