@@ -25,7 +25,7 @@ The data sets (written once into <out>/data/, from the bundled MNIST and Fashion
 
 The table gives FD and within-class FD as multiples of the real floor's, precision,
 recall, density and coverage as shares of the floor's (1 is as good as held-out real
-images), the judge's class accuracy and KID (x 1e3), one row per run and, with several
+images), the judge's class accuracy and KID, one row per run and, with several
 seeds, their mean.
 """
 
@@ -139,14 +139,14 @@ def figures(report):
     return {"FD": g["fd"] / real["fd"], "FDc": g["fd_class_mean"] / real["fd_class_mean"],
             "P": g["precision"] / real["precision"], "R": g["recall"] / real["recall"],
             "D": g["density"] / real["density"], "C": g["coverage"] / real["coverage"],
-            "acc": g["cond_acc"], "KID": 1e3 * g["kid"]}
+            "acc": g["cond_acc"], "KID": g["kid"]}
 
 
 def table(out, recipes, data, seeds):
     """The Markdown table of every run that has its evaluation."""
     lines = ["| recipe | data | seed | steps | " + " | ".join(COLUMNS) + " | s/step |",
              "|---" * (len(COLUMNS) + 5) + "|"]
-    fmt = lambda k, v: f"{v:.3f}" if k == "acc" else f"{v:.2f}"  # noqa: E731
+    fmt = lambda k, v: f"{v:.3f}" if k in ("acc", "KID") else f"{v:.2f}"  # noqa: E731
     for name in recipes:
         for d in data:
             rows = []
