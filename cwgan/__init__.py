@@ -13,7 +13,8 @@ Public API:
     resumption). `coloured_digits`, `write_image_folder`: a folder of images to try.
   - `build_generator`, `build_critic`: the networks. `LabelPlanesConv2D`, `RowwiseDot`:
     the critic's two own layers (stock layers' functions, cheaper; see
-    `cwgan.model.critic_layers`), for critics of your own.
+    `cwgan.model.critic_layers`), and `MinibatchStdDev` (ProGAN's diversity channel,
+    `build_critic(minibatch_std=N)`), for critics of your own.
   - `ClipConstraint`, `wasserstein_critic_loss`, `wasserstein_generator_loss`.
   - `ConditionalWGAN`: the `keras.Model` whose `train_step` is one generator iteration.
   - `SampleGrid`, `WGANCheckpoint`, `TerminateOnNonFinite`, `StopOnSignal`, `TimeLimit`,
@@ -55,6 +56,7 @@ from cwgan.data.loading import (ImageData, load_data, load_mnist, make_dataset, 
 from cwgan.evaluation.judge import evaluate_checkpoint  # noqa: E402
 from cwgan.model.constraints import ClipConstraint  # noqa: E402
 from cwgan.model.critic_layers import LabelPlanesConv2D, RowwiseDot  # noqa: E402
+from cwgan.model.minibatch_std import MinibatchStdDev  # noqa: E402
 from cwgan.model.losses import wasserstein_critic_loss, wasserstein_generator_loss  # noqa: E402
 from cwgan.model.networks import (build_critic, build_generator, build_mlp_critic,  # noqa: E402
                                   build_mlp_generator, build_networks)
@@ -75,7 +77,7 @@ __version__ = "0.1.0"
 __all__ = [
     "BestGenerator", "ClipConstraint", "ConditionalWGAN", "FitToTime", "ImageData",
     "JsonlLogger", "LabelPlanesConv2D",
-    "LinearDecay", "PRETRAINED_DIR", "QualityEvaluation", "RowwiseDot", "STRATEGIES",
+    "LinearDecay", "MinibatchStdDev", "PRETRAINED_DIR", "QualityEvaluation", "RowwiseDot", "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",
     "build_mlp_generator", "build_model", "build_networks", "class_morph",
