@@ -186,11 +186,11 @@ def main(argv):
     if not _TABLE_ONLY.value:
         for seed in _SEEDS.value:
             for d in _DATA.value:
+                wanted = data_flags(d, out)
+                if wanted is None:
+                    print(f"skipped {d}: {FASHION_DIR} is missing", flush=True)
+                    continue
                 for name, flags_ in recipes.items():
-                    wanted = data_flags(d, out)
-                    if wanted is None:
-                        print(f"skipped {d}: {FASHION_DIR} is missing", flush=True)
-                        continue
                     directory = os.path.join(out, name, f"{d}_seed{seed}")
                     print(f"{time.strftime('%H:%M:%S')} {name} on {d}, seed {seed}",
                           flush=True)
