@@ -10,7 +10,7 @@ import pytest
 import cwgan
 from conftest import TEST_DATA, tiny_model
 from cwgan.training import xla
-from cwgan.training.checkpoints import CACHE_ENV_VAR
+from cwgan.utils.cache import CACHE_ENV_VAR
 
 SHAPE = {"test": "tiny", "n_critic": 2}
 

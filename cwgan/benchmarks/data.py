@@ -38,6 +38,7 @@ import numpy as np
 
 from cwgan.data.demo import coloured_digits, write_image_folder
 from cwgan.data.loading import BUNDLED_DIR, CLASS_NAMES, SYSTEM_DIRS, load_mnist
+from cwgan.utils.cache import cache_dir
 from cwgan.utils.checks import check_int
 
 SOURCES = ("auto", "fashion_mnist", "coloured_digits")
@@ -117,7 +118,6 @@ def write_split_folder(root, splits, class_names):
 def bench_folder(size, source="auto"):
     """The folder of `size` training PNGs from `source` (see the module docstring),
     written on first use: `(path, seconds spent writing it now, 0 when cached)`."""
-    from cwgan.training.checkpoints import cache_dir
 
     size = check_int("size", size, minimum=1)
     source = resolve_source(source, size)

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 
 from cwgan.data import folder
+from cwgan.utils.cache import cache_dir
 from cwgan.utils.checks import check_int
 
 logger = logging.getLogger("cwgan")
@@ -592,7 +593,6 @@ def load_data(dataset="mnist", data_dir=None, classes=None, split="train", image
 
 
 def _load_folder(root, classes, split, image_size, data_cache):
-    from cwgan.training.checkpoints import cache_dir
 
     scanned = folder.scan_folder(root, split, resized=image_size is not None,
                                  cache_dir=cache_dir())

@@ -53,8 +53,9 @@ from cwgan.evaluation.metrics import (density_coverage, frechet_distance,
                                       kernel_inception_distance, knn_radii, nearest_distances,
                                       precision_recall)
 from cwgan.sampling.sample import load_generator
-from cwgan.training.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, cache_dir,
+from cwgan.training.checkpoints import (TRAIN_CONFIG_FILE, atomic_write,
                                         find_checkpoint_dir, read_json)
+from cwgan.utils.cache import cache_dir
 from cwgan.utils.checks import check_int, check_seed
 
 logger = logging.getLogger("cwgan")
@@ -573,7 +574,7 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
 
 
 def default_classifier_path(dataset="mnist", held_out=None):
-    """Where the judge is cached, in `cwgan.training.checkpoints.cache_dir()`.
+    """Where the judge is cached, in `cwgan.utils.cache.cache_dir()`.
 
     For MNIST-like 28x28 digits (`held_out` None): `<cache>/classifier_<dataset>_v<N>.keras`
     (N: `JUDGE_VERSION`). For other data, `held_out` (an `ImageData`: the held-out images

@@ -38,7 +38,6 @@ PREVIOUS_DIR = "previous"
 README_FILE = "README.md"
 TRAIN_CONFIG_FILE = "train_config.json"
 ENV_VAR = "CWGAN_CHECKPOINT_DIR"
-CACHE_ENV_VAR = "CWGAN_CACHE_DIR"
 DEFAULT_DIR_NAME = "checkpoints"
 
 
@@ -50,16 +49,6 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def cache_dir():
-    """Where cwgan caches what it trains or measures once per machine (the evaluator's
-    classifier, the XLA choice): `$CWGAN_CACHE_DIR` when set (e.g. a temporary directory,
-    so that a test run neither reads nor writes the user's cache), else
-    `$XDG_CACHE_HOME/cwgan`, else `~/.cache/cwgan`."""
-    return os.environ.get(CACHE_ENV_VAR) or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "cwgan")
 
 
 def fsync_path(path):

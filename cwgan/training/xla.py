@@ -10,7 +10,7 @@ timing feeds random images of the run's shapes and touches neither the data nor 
 run's own model.
 
 The choice is cached per machine and model shape (a JSON file in
-`cwgan.training.checkpoints.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of
+`cwgan.utils.cache.cache_dir()`, e.g. ~/.cache/cwgan), so only the first run of
 a shape on a machine pays for the measuring; see `machine_fingerprint` for what "machine"
 covers. The timing helpers (`FastPath`, `time_interleaved`) also serve `cwgan.bench`.
 """
@@ -28,7 +28,8 @@ import numpy as np
 import tensorflow as tf
 
 from cwgan.model.wgan import WARMUP_ITERATIONS
-from cwgan.training.checkpoints import cache_dir, read_json, write_json
+from cwgan.training.checkpoints import read_json, write_json
+from cwgan.utils.cache import cache_dir
 
 logger = logging.getLogger("cwgan")
 
