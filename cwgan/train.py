@@ -26,7 +26,7 @@ from absl import app, flags
 from cwgan.model.networks import CRITIC_NORMS
 from cwgan.training.checkpoints import list_states
 from cwgan.training.distribute import STRATEGIES
-from cwgan.training.run import TrainConfig, prepare
+from cwgan.training.run import OPTIMIZERS, TrainConfig, prepare
 from cwgan.utils import cli
 
 _DIGITS = flags.DEFINE_string(
@@ -103,6 +103,11 @@ _MINIBATCH_STD = flags.DEFINE_integer(
 _CRITIC_LR_RATIO = flags.DEFINE_float(
     "critic_lr_ratio", TrainConfig.critic_lr_ratio,
     "The critic's learning rate over the generator's (two time-scale rates; 1: the same).")
+_OPTIMIZER = flags.DEFINE_enum(
+    "optimizer", TrainConfig.optimizer, list(OPTIMIZERS),
+    "The optimizer of both networks: rmsprop (the WGAN paper's) or adam (beta_1 0.5 with "
+    "clipping, as in Lucic et al. 2018; the WGAN-GP paper's betas with gp). Default: "
+    "rmsprop for clip, adam for gp.")
 _BATCH_FAKES = flags.DEFINE_boolean(
     "batch_fakes", TrainConfig.batch_fakes,
     "Generate a step's n_critic fake batches in one generator call (the generator does "
@@ -242,6 +247,7 @@ def main(argv):
             generator_conditioning=_GENERATOR_CONDITIONING.value,
             critic_depth=_CRITIC_DEPTH.value, critic_norm=_CRITIC_NORM.value,
             minibatch_std=_MINIBATCH_STD.value, critic_lr_ratio=_CRITIC_LR_RATIO.value,
+            optimizer=_OPTIMIZER.value,
             batch_fakes=_BATCH_FAKES.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,

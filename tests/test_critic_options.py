@@ -1,5 +1,5 @@
 """The recipe options of the seventh round: the critic's normalisation, its minibatch
-standard deviation channel, two time-scale rates, and one generator call for a step's
+standard deviation channel, two time-scale rates, Adam, and one generator call for a step's
 fake batches. Each must keep the algorithm: clipped critic weights, finite losses."""
 
 import keras
@@ -140,3 +140,20 @@ def test_bad_critic_options_are_named():
         cwgan.build_critic(norm="instance")
     with pytest.raises(ValueError, match="mlp"):
         cwgan.build_networks("mlp", critic_norm="layer")
+
+
+def test_adam_trains_the_clipped_critic_and_a_resume_keeps_its_optimizer(tmp_path):
+    options = dict(steps=2, steps_per_epoch=2, batch_size=4, n_critic=2, latent_dim=8,
+                   width=4, data_dir=TEST_DATA, checkpoint_dir=str(tmp_path),
+                   jit_compile=False, verbose=0, clip_value=0.01, learning_rate=0.5)
+    assert cwgan.TrainConfig().optimizer == "rmsprop"
+    assert cwgan.TrainConfig(constraint="gp").optimizer == "adam"
+    model, _ = cwgan.train_model(cwgan.TrainConfig(optimizer="adam", **options))
+    assert isinstance(model.c_optimizer, keras.optimizers.Adam)
+    assert float(model.c_optimizer.beta_1) == 0.5
+    for weight in model.critic.trainable_weights:
+        assert np.max(np.abs(weight.numpy())) <= 0.01 + 1e-7
+    with pytest.raises(ValueError, match="optimizer: saved 'adam', asked 'rmsprop'"):
+        cwgan.train_model(cwgan.TrainConfig(**options | {"steps": 4}))
+    with pytest.raises(ValueError, match="optimizer='sgd'"):
+        cwgan.TrainConfig(optimizer="sgd")

@@ -31,6 +31,8 @@ from cwgan.training.xla import JIT_CHOICES, choose_jit_compile, describe
 from cwgan.utils.checks import (check_int, check_momentum, check_multiple, check_positive_float,
                                 check_seed, check_warmup)
 
+OPTIMIZERS = ("rmsprop", "adam")
+
 logger = logging.getLogger("cwgan")
 
 METRICS_FILE = "metrics.jsonl"
@@ -93,6 +95,7 @@ class TrainConfig:
     critic_norm: Optional[str] = None
     minibatch_std: int = 0
     critic_lr_ratio: float = 1.0
+    optimizer: Optional[str] = None  # rmsprop for clip (the paper's), adam for gp
     batch_fakes: bool = False
     ema: float = 0.0
     seed: int = 0
@@ -182,6 +185,8 @@ class TrainConfig:
                              "penalty is of each sample's own score, which batch norm makes "
                              "depend on its batch: expected 'none' or 'layer' with 'gp'.")
         set_("critic_lr_ratio", check_positive_float("critic_lr_ratio", self.critic_lr_ratio))
+        if self.optimizer is None:
+            set_("optimizer", "adam" if self.constraint == "gp" else "rmsprop")
         set_("minibatch_std", check_int("minibatch_std", self.minibatch_std, minimum=0))
         if self.minibatch_std == 1 or (self.minibatch_std and
                                        self.batch_size % self.minibatch_std):
@@ -192,7 +197,7 @@ class TrainConfig:
         for name, choices in (("architecture", ARCHITECTURES),
                               ("conditioning", CONDITIONINGS), ("upsampling", UPSAMPLINGS),
                               ("generator_conditioning", GENERATOR_CONDITIONINGS),
-                              ("critic_norm", CRITIC_NORMS)):
+                              ("critic_norm", CRITIC_NORMS), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
                                  f"{getattr(self, name)!r}. Expected one of {choices}.")
@@ -270,11 +275,22 @@ def _new_model(config, jit_compile, data=None):
                                 num_classes=len(class_names), class_names=class_names)
     finally:
         keras.config.set_dtype_policy(previous)
-    model.compile(g_optimizer=model.default_optimizer(config.learning_rate),
-                  c_optimizer=model.default_optimizer(config.learning_rate
-                                                      * config.critic_lr_ratio),
+    model.compile(g_optimizer=make_optimizer(config, config.learning_rate),
+                  c_optimizer=make_optimizer(config,
+                                             config.learning_rate * config.critic_lr_ratio),
                   jit_compile=jit_compile)
     return model
+
+
+def make_optimizer(config, learning_rate):
+    """A new optimizer of `config.optimizer` at `learning_rate`. Adam's betas are the
+    WGAN-GP paper's (0, 0.9) with gp and DCGAN's (0.5, 0.999) with clipping, as in Lucic
+    et al. 2018's clipped WGAN."""
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate)
+    gp = config.constraint == "gp"
+    return keras.optimizers.Adam(learning_rate, beta_1=0.0 if gp else 0.5,
+                                 beta_2=0.9 if gp else 0.999)
 
 
 def resolve_jit_compile(config, data=None):
@@ -369,7 +385,9 @@ def _check_resumable(config, data):
 def _check_loaded(model, config, directory):
     """Refuses a saved model whose shape differs from what `config` asks for."""
     found = {"latent_dim": model.latent_dim, "digits": tuple(model.classes),
-             "n_critic": model.n_critic, "n_critic_warmup": model.n_critic_warmup}
+             "n_critic": model.n_critic, "n_critic_warmup": model.n_critic_warmup,
+             "optimizer": type(getattr(model.c_optimizer, "inner_optimizer",
+                                       model.c_optimizer)).__name__.lower()}
     _refuse_other_options(directory, "model", [
         f"{k}: saved {v!r}, asked {getattr(config, k)!r}" for k, v in found.items()
         if v != getattr(config, k)])
