@@ -118,7 +118,6 @@ def write_split_folder(root, splits, class_names):
 def bench_folder(size, source="auto"):
     """The folder of `size` training PNGs from `source` (see the module docstring),
     written on first use: `(path, seconds spent writing it now, 0 when cached)`."""
-
     size = check_int("size", size, minimum=1)
     source = resolve_source(source, size)
     root = os.path.join(cache_dir(), BENCH_SUBDIR, f"{source}_{size}")

@@ -593,7 +593,6 @@ def load_data(dataset="mnist", data_dir=None, classes=None, split="train", image
 
 
 def _load_folder(root, classes, split, image_size, data_cache):
-
     scanned = folder.scan_folder(root, split, resized=image_size is not None,
                                  cache_dir=cache_dir())
     keep = np.isin(scanned.labels, parse_digits(classes, len(scanned.class_names)))
