@@ -77,7 +77,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BestGenerator", "ClipConstraint", "ConditionalWGAN", "FitToTime", "ImageData",
     "JsonlLogger", "LabelPlanesConv2D",
-    "LinearDecay", "MinibatchStdDev", "PRETRAINED_DIR", "QualityEvaluation", "RowwiseDot", "STRATEGIES",
+    "LinearDecay", "MinibatchStdDev", "PRETRAINED_DIR", "QualityEvaluation", "RowwiseDot",
+    "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",
     "build_mlp_generator", "build_model", "build_networks", "class_morph",

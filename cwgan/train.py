@@ -24,9 +24,10 @@ import sys
 from absl import app, flags
 
 from cwgan.model.networks import CRITIC_NORMS
+from cwgan.model.wgan import OPTIMIZERS
 from cwgan.training.checkpoints import list_states
 from cwgan.training.distribute import STRATEGIES
-from cwgan.training.run import OPTIMIZERS, TrainConfig, prepare
+from cwgan.training.run import TrainConfig, prepare
 from cwgan.utils import cli
 
 _DIGITS = flags.DEFINE_string(

@@ -123,6 +123,11 @@ def step_flops(model, batch_size):
 RECIPE_CRITIC_NORM = TrainConfig().critic_norm  # resolved: the recipe's clip takes it
 
 
+def bench_critic_norm(architecture):
+    """The critic normalisation the bench times: the recipe's for dcgan; the mlp has none."""
+    return RECIPE_CRITIC_NORM if architecture == "dcgan" else "none"
+
+
 def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
                        conditioning=TrainConfig.conditioning, image_shape=IMAGE_SHAPE,
                        norm=RECIPE_CRITIC_NORM):
@@ -153,7 +158,7 @@ def build_bench_model(width, n_critic, jit_compile, seed=0,
     """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
     RMSprop; with `stock_critic`, the dcgan critic from stock layers instead."""
     keras.utils.set_random_seed(seed)
-    norm = RECIPE_CRITIC_NORM if architecture == "dcgan" else "none"
+    norm = bench_critic_norm(architecture)
     generator, critic = build_networks(architecture, 100, width, conditioning,
                                        num_classes=num_classes, image_shape=image_shape,
                                        critic_norm=norm)
@@ -497,8 +502,8 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
 
     result = {"config": {"batch_size": batch_size, "n_critic": n_critic, "width": width,
                          "architecture": architecture, "conditioning": conditioning,
-                         "critic_norm": RECIPE_CRITIC_NORM if architecture == "dcgan"
-                         else "none", "iterations": iterations, "repeats": repeats,
+                         "critic_norm": bench_critic_norm(architecture),
+                         "iterations": iterations, "repeats": repeats,
                          "train_images": len(images), "pipeline": pipeline,
                          "cpu_count": os.cpu_count(),
                          "gpus": len(tf.config.list_physical_devices("GPU")),

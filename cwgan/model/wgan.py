@@ -18,6 +18,7 @@ from cwgan.utils.checks import (check_int, check_momentum, check_positive_float,
 DEFAULT_LEARNING_RATE = 5e-5  # The WGAN paper's RMSprop learning rate.
 GP_LEARNING_RATE = 1e-4  # WGAN-GP's Adam(1e-4, beta_1=0, beta_2=0.9).
 CONSTRAINTS = ("clip", "gp")
+OPTIMIZERS = ("rmsprop", "adam")
 # The WGAN paper's code (not its Algorithm 1) runs 100 critic updates before each of the
 # first 25 generator iterations and before every 500th; `n_critic_warmup` sets the 100.
 WARMUP_ITERATIONS = 25
@@ -52,6 +53,12 @@ def _class_names(class_names, num_classes):
                          f"{class_names!r}. Expected {num_classes} distinct non-empty "
                          "strings, one per class.")
     return names
+
+
+def paper_optimizer(constraint):
+    """The optimizer its paper uses with `constraint`: RMSprop for weight clipping (WGAN),
+    Adam for the gradient penalty (WGAN-GP)."""
+    return "adam" if constraint == "gp" else "rmsprop"
 
 
 @keras.saving.register_keras_serializable(package="cwgan")
@@ -238,12 +245,20 @@ class ConditionalWGAN(keras.Model):
             value = False
         keras.Model.jit_compile.fset(self, value)
 
-    def default_optimizer(self, learning_rate=None):
-        """The paper's optimizer for this constraint (a new instance)."""
-        if self.constraint == "gp":
-            return keras.optimizers.Adam(learning_rate or GP_LEARNING_RATE, beta_1=0.0,
-                                         beta_2=0.9)
-        return keras.optimizers.RMSprop(learning_rate or DEFAULT_LEARNING_RATE)
+    def default_optimizer(self, learning_rate=None, optimizer=None):
+        """A new optimizer: `optimizer` (of `OPTIMIZERS`; None: the paper's for this
+        constraint, `paper_optimizer`) at `learning_rate` (None: the paper's). Adam's betas
+        are the WGAN-GP paper's (0, 0.9) with gp and DCGAN's (0.5, 0.999) with clipping,
+        as in Lucic et al. 2018's clipped WGAN."""
+        if optimizer not in (None,) + OPTIMIZERS:
+            raise ValueError(f"Invalid value for argument `optimizer`. Received: optimizer="
+                             f"{optimizer!r}. Expected one of {OPTIMIZERS} or None.")
+        gp = self.constraint == "gp"
+        if (optimizer or paper_optimizer(self.constraint)) == "rmsprop":
+            return keras.optimizers.RMSprop(learning_rate or DEFAULT_LEARNING_RATE)
+        return keras.optimizers.Adam(
+            learning_rate or (GP_LEARNING_RATE if gp else DEFAULT_LEARNING_RATE),
+            beta_1=0.0 if gp else 0.5, beta_2=0.9 if gp else 0.999)
 
     @contextlib.contextmanager
     def averaged_generator(self):

@@ -20,7 +20,8 @@ from cwgan.data.loading import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE,
 from cwgan.evaluation.judge import MIN_PER_CLASS, make_judge
 from cwgan.model.networks import (ARCHITECTURES, CONDITIONINGS, CRITIC_NORMS,
                                   GENERATOR_CONDITIONINGS, UPSAMPLINGS, build_networks)
-from cwgan.model.wgan import CONSTRAINTS, GP_LEARNING_RATE, WARMUP_REPLICATED, ConditionalWGAN
+from cwgan.model.wgan import (CONSTRAINTS, GP_LEARNING_RATE, OPTIMIZERS, WARMUP_REPLICATED,
+                              ConditionalWGAN, paper_optimizer)
 from cwgan.training.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
                                       QualityEvaluation, SampleGrid, StopOnSignal,
                                       TerminateOnNonFinite, TimeLimit, WGANCheckpoint)
@@ -30,8 +31,6 @@ from cwgan.training.distribute import STRATEGIES, make_strategy, replica_batch_s
 from cwgan.training.xla import JIT_CHOICES, choose_jit_compile, describe
 from cwgan.utils.checks import (check_int, check_momentum, check_multiple, check_positive_float,
                                 check_seed, check_warmup)
-
-OPTIMIZERS = ("rmsprop", "adam")
 
 logger = logging.getLogger("cwgan")
 
@@ -88,8 +87,9 @@ class TrainConfig:
     generator_conditioning: str = "input"
     critic_depth: int = 1
     # Batch norm in the clipped critic (the WGAN paper's code has it) beat none, layer
-    # norm and a minibatch-std channel on colour images at equal steps, without
-    # costing grey digits (docs/recipe.md, seventh round). None: "batch" for clip; "none"
+    # norm and a minibatch-std channel at equal steps on colour and grey data; on grey
+    # digits trained long it trades variety for class accuracy (docs/recipe.md, seventh
+    # round). None: "batch" for clip; "none"
     # for gp (a gradient penalty is of one sample's score, which batch norm ties to its
     # batch) and for the mlp, which has no maps to normalise.
     critic_norm: Optional[str] = None
@@ -186,7 +186,7 @@ class TrainConfig:
                              "depend on its batch: expected 'none' or 'layer' with 'gp'.")
         set_("critic_lr_ratio", check_positive_float("critic_lr_ratio", self.critic_lr_ratio))
         if self.optimizer is None:
-            set_("optimizer", "adam" if self.constraint == "gp" else "rmsprop")
+            set_("optimizer", paper_optimizer(self.constraint))
         set_("minibatch_std", check_int("minibatch_std", self.minibatch_std, minimum=0))
         if self.minibatch_std == 1 or (self.minibatch_std and
                                        self.batch_size % self.minibatch_std):
@@ -275,22 +275,11 @@ def _new_model(config, jit_compile, data=None):
                                 num_classes=len(class_names), class_names=class_names)
     finally:
         keras.config.set_dtype_policy(previous)
-    model.compile(g_optimizer=make_optimizer(config, config.learning_rate),
-                  c_optimizer=make_optimizer(config,
-                                             config.learning_rate * config.critic_lr_ratio),
+    model.compile(g_optimizer=model.default_optimizer(config.learning_rate, config.optimizer),
+                  c_optimizer=model.default_optimizer(
+                      config.learning_rate * config.critic_lr_ratio, config.optimizer),
                   jit_compile=jit_compile)
     return model
-
-
-def make_optimizer(config, learning_rate):
-    """A new optimizer of `config.optimizer` at `learning_rate`. Adam's betas are the
-    WGAN-GP paper's (0, 0.9) with gp and DCGAN's (0.5, 0.999) with clipping, as in Lucic
-    et al. 2018's clipped WGAN."""
-    if config.optimizer == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate)
-    gp = config.constraint == "gp"
-    return keras.optimizers.Adam(learning_rate, beta_1=0.0 if gp else 0.5,
-                                 beta_2=0.9 if gp else 0.999)
 
 
 def resolve_jit_compile(config, data=None):
