@@ -94,7 +94,8 @@ _CRITIC_NORM = flags.DEFINE_enum(
     "critic_norm", TrainConfig.critic_norm, list(CRITIC_NORMS),
     "Normalisation after the dcgan critic's convolutions (after the first), without "
     "parameters: batch (real and fake batches then go through the critic separately, as "
-    "in the WGAN paper's code), layer (each sample's maps) or none. Default: batch for "
+    "in the WGAN paper's code), reference (real and fake in one pass, both normalised by "
+    "the real half's statistics), layer (each sample's maps) or none. Default: batch for "
     "clip (docs/recipe.md, seventh round), none for gp.")
 _MINIBATCH_STD = flags.DEFINE_integer(
     "minibatch_std", TrainConfig.minibatch_std,
@@ -113,6 +114,10 @@ _BATCH_FAKES = flags.DEFINE_boolean(
     "batch_fakes", TrainConfig.batch_fakes,
     "Generate a step's n_critic fake batches in one generator call (the generator does "
     "not change during them) instead of one per critic update.")
+_MIXED_BATCHES = flags.DEFINE_boolean(
+    "mixed_batches", TrainConfig.mixed_batches,
+    "With batch norm in the critic, score real and fake batches in one pass, so that "
+    "the norm's statistics are of both (compare_gan's way) rather than of each alone.")
 _EMA = flags.DEFINE_float(
     "ema", TrainConfig.ema,
     "Keep an exponential moving average of the generator's weights at this "
@@ -249,7 +254,7 @@ def main(argv):
             critic_depth=_CRITIC_DEPTH.value, critic_norm=_CRITIC_NORM.value,
             minibatch_std=_MINIBATCH_STD.value, critic_lr_ratio=_CRITIC_LR_RATIO.value,
             optimizer=_OPTIMIZER.value,
-            batch_fakes=_BATCH_FAKES.value,
+            batch_fakes=_BATCH_FAKES.value, mixed_batches=_MIXED_BATCHES.value,
             conditioning=_CONDITIONING.value, constraint=_CONSTRAINT.value,
             seed=_SEED.value, dataset=_DATASET.value, data_dir=_DATA_DIR.value,
             image_size=_IMAGE_SIZE.value, data_cache=_DATA_CACHE.value,

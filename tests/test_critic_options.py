@@ -9,6 +9,7 @@ import pytest
 import cwgan
 from conftest import TEST_DATA
 from cwgan.model.minibatch_std import MinibatchStdDev
+from cwgan.model.reference_norm import ReferenceBatchNorm
 
 N_CRITIC, BATCH = 2, 8
 
@@ -41,12 +42,14 @@ def _fit(model, data, steps=2):
     return model.fit(dataset.take(steps), epochs=1, verbose=0)
 
 
-def _model(data=None, batch_fakes=False, norm="none", minibatch_std=0, eager=False):
+def _model(data=None, batch_fakes=False, norm="none", minibatch_std=0, eager=False,
+           mixed_batches=False):
     keras.utils.set_random_seed(0)
     generator = CountingNetwork(cwgan.build_generator(8, width=8, embedding_dim=4))
     critic = cwgan.build_critic(width=8, norm=norm, minibatch_std=minibatch_std)
     model = cwgan.ConditionalWGAN(generator, critic, latent_dim=8, n_critic=N_CRITIC,
-                                  clip_value=0.01, seed=0, batch_fakes=batch_fakes)
+                                  clip_value=0.01, seed=0, batch_fakes=batch_fakes,
+                                  mixed_batches=mixed_batches)
     model.compile(c_optimizer=keras.optimizers.RMSprop(0.5), run_eagerly=eager,
                   jit_compile=False)
     return model
@@ -74,6 +77,7 @@ def test_minibatch_std_sees_each_group_of_consecutive_samples():
 
 
 @pytest.mark.parametrize("options", [dict(norm="batch"), dict(norm="layer"),
+                                     dict(norm="reference"),
                                      dict(minibatch_std=4), dict(batch_fakes=True)])
 def test_each_option_trains_with_the_critic_clipped(data, options):
     model = _model(**options)
@@ -93,6 +97,38 @@ def test_batch_norm_critic_scores_real_and_fake_in_separate_passes(data):
     alone = critic([images[:3], labels[:3]], training=True).numpy()
     together = critic([images, labels], training=True).numpy()[:3]
     np.testing.assert_allclose(alone, together, rtol=1e-4, atol=1e-5)
+
+
+def test_mixed_batches_changes_a_batch_norm_critics_step_and_nothing_else(data):
+    # One pass over real and fake together normalises them by the statistics of both;
+    # a critic of single samples scores the same either way.
+    def critic_after_a_step(**options):
+        model = _model(**options)
+        _fit(model, data, steps=1)
+        return [v.numpy() for v in model.critic.trainable_variables]
+
+    for norm, same in (("none", True), ("batch", False)):
+        apart = critic_after_a_step(norm=norm)
+        mixed = critic_after_a_step(norm=norm, mixed_batches=True)
+        assert same == all(np.allclose(a, b, atol=1e-6) for a, b in zip(apart, mixed))
+    saved = cwgan.ConditionalWGAN(mixed_batches=True).get_config()
+    assert cwgan.ConditionalWGAN.from_config(saved).mixed_batches
+
+
+def test_reference_norm_measures_the_fake_half_on_the_real_halfs_scale():
+    rng = np.random.default_rng(0)
+    real = rng.normal(3.0, 2.0, size=(16, 4, 4, 2)).astype("float32")
+    layer = ReferenceBatchNorm(momentum=0.0)
+    out = layer(np.concatenate([real, real + 1.0]), training=True).numpy()
+    # The real half as batch norm alone gives it; the shifted copy stays shifted.
+    np.testing.assert_allclose(out[:16].mean(axis=(0, 1, 2)), 0.0, atol=1e-5)
+    np.testing.assert_allclose(out[:16].std(axis=(0, 1, 2)), 1.0, atol=1e-3)
+    shift = out[16:] - out[:16]
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[0, 0, 0], shift.shape), rtol=1e-4)
+    assert np.all(shift > 0.4)  # 1 / std 2
+    # Out of training: the moving statistics (momentum 0: the last real half's).
+    np.testing.assert_allclose(layer(real, training=False).numpy(), out[:16], atol=1e-4)
+    assert ReferenceBatchNorm.from_config(layer.get_config()).momentum == 0.0
 
 
 def test_batch_fakes_calls_the_generator_once_for_a_steps_fake_batches(data):

@@ -312,8 +312,7 @@ class TextbookLoop:
             self.critic_step(real, labels)
             for variable in self.model.critic.trainable_variables:
                 variable.assign(np.clip(variable.numpy(), -self.clip_value, self.clip_value))
-        _, labels = next(self.batches)
-        self.generator_step(labels)
+        self.generator_step(*next(self.batches))
 
 
 def time_textbook(loop, iterations, repeats):

@@ -26,10 +26,11 @@ from cwgan.data.loading import IMAGE_SHAPE, NUM_CLASSES
 from cwgan.model.critic_layers import LabelPlanesConv2D, RowwiseDot
 from cwgan.utils.checks import check_int
 from cwgan.model.minibatch_std import MinibatchStdDev
+from cwgan.model.reference_norm import ReferenceBatchNorm
 
 
 UPSAMPLINGS = ("transpose", "resize")
-CRITIC_NORMS = ("none", "layer", "batch")
+CRITIC_NORMS = ("none", "layer", "batch", "reference")
 GENERATOR_CONDITIONINGS = ("input", "layers")
 CHANNELS = (1, 3)
 
@@ -167,6 +168,8 @@ def normalise(x, norm):
         return layers.LayerNormalization(axis=(1, 2, 3), center=False, scale=False)(x)
     if norm == "batch":  # over the batch: real and fake go through in separate passes
         return layers.BatchNormalization(center=False, scale=False)(x)
+    if norm == "reference":  # over the real half of a [real; fake] batch
+        return ReferenceBatchNorm()(x)
     return x
 
 
@@ -196,8 +199,10 @@ def build_critic(num_classes=NUM_CLASSES, width=64, conditioning="concat",
             each more adds a 3x3 stride-1 one of as many channels after it (a wider view
             and more layers at about twice the critic's cost for depth 2).
         norm: "none", "layer" (layer normalisation of each convolution's maps after the
-            first, over the sample's positions and channels) or "batch" (batch
-            normalisation there); both without a learned scale or offset.
+            first, over the sample's positions and channels), "batch" (batch
+            normalisation there) or "reference" (`ReferenceBatchNorm`: by the statistics
+            of the real half of a `[real; fake]` batch); all without a learned scale or
+            offset.
         minibatch_std: if not 0, the group size of a `MinibatchStdDev` channel joined to
             the maps before the last convolution (ProGAN's diversity feature; the batch
             must be a multiple of it). Defaults to 0 (none).

@@ -12,6 +12,7 @@ from cwgan.data.loading import NUM_CLASSES, parse_digits
 from cwgan.model.constraints import ClipConstraint
 from cwgan.model.losses import wasserstein_critic_loss, wasserstein_generator_loss
 from cwgan.model.networks import build_critic, build_generator
+from cwgan.model.reference_norm import ReferenceBatchNorm
 from cwgan.utils.checks import (check_int, check_momentum, check_positive_float, check_seed,
                                 check_warmup)
 
@@ -123,6 +124,13 @@ class ConditionalWGAN(keras.Model):
             (the generator does not change during the critic updates, so they are the
             same draws, normalised as one batch by the generator's batch norm) rather
             than one call per critic update. Defaults to False (the paper's order).
+        mixed_batches: with batch norm in the critic, score real and fake in one pass,
+            so that the norm's statistics are of both (compare_gan's way, used by Lucic
+            et al. 2018): in separate passes each batch is centred on its own mean and
+            the critic cannot see a shift of the fakes' mean. The generator's update then
+            scores its fakes beside the step's last real batch. Defaults to False (the
+            WGAN paper's code: separate passes, which trained far better at equal steps;
+            docs/recipe.md, seventh round). Without batch norm it changes nothing.
         ema: if not 0, the momentum of an exponential moving average of the generator's
             weights, kept beside them (Polyak averaging, as in ProGAN and StyleGAN:
             it smooths the last updates' noise out of the weights) and saved with the
@@ -133,7 +141,7 @@ class ConditionalWGAN(keras.Model):
     def __init__(self, generator=None, critic=None, latent_dim=100, classes=None,
                  n_critic=5, clip_value=0.01, seed=None, constraint="clip", gp_weight=10.0,
                  n_critic_warmup=0, ema=0.0, num_classes=NUM_CLASSES, class_names=None,
-                 batch_fakes=False, **kwargs):
+                 batch_fakes=False, mixed_batches=False, **kwargs):
         super().__init__(**kwargs)
         if constraint not in CONSTRAINTS:
             raise ValueError(f"Invalid value for argument `constraint`. Received: "
@@ -160,10 +168,17 @@ class ConditionalWGAN(keras.Model):
         # says it like one).
         self.image_shape = tuple(self.generator.outputs[0].shape[1:])
         self.batch_fakes = bool(batch_fakes)
+        self.mixed_batches = bool(mixed_batches)
         # A critic with batch norm scores each sample by its batch: real and fake then go
-        # through it in separate passes, as in the WGAN paper's code.
-        self._separate_passes = any(isinstance(layer, keras.layers.BatchNormalization)
-                                    for layer in self.critic.layers)
+        # through it in separate passes, as in the WGAN paper's code, unless mixed; one
+        # with reference batch norm takes [real; fake] in every training pass. Both ways
+        # of letting the fakes' statistics meet the real ones were far worse at equal
+        # steps (docs/recipe.md, seventh round).
+        batch_norm = any(isinstance(layer, keras.layers.BatchNormalization)
+                         for layer in self.critic.layers)
+        reference = any(isinstance(layer, ReferenceBatchNorm) for layer in self.critic.layers)
+        self._separate_passes = batch_norm and not self.mixed_batches
+        self._generator_sees_real = reference or (batch_norm and self.mixed_batches)
         generator_latent = self.generator.inputs[0].shape[-1]
         if generator_latent != self.latent_dim:
             raise ValueError(
@@ -355,9 +370,9 @@ class ConditionalWGAN(keras.Model):
             penalty += step_penalty / self.n_critic
         self.train_steps.assign_add(1)
         if self.n_critic_warmup:
-            generator_loss, updated = self._scheduled_generator_step(labels[-1])
+            generator_loss, updated = self._scheduled_generator_step(images[-1], labels[-1])
         else:
-            generator_loss, updated = self._generator_step(labels[-1]), 1.0
+            generator_loss, updated = self._generator_step(images[-1], labels[-1]), 1.0
         # This replica's means; Keras averages the results over replicas, and the trackers'
         # variables sum over replicas when read, so the logs hold global-batch means.
         self.critic_loss_tracker.update_state(critic_loss)
@@ -454,7 +469,7 @@ class ConditionalWGAN(keras.Model):
         norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
         return ops.mean(ops.square(norms - 1.0))
 
-    def _scheduled_generator_step(self, labels):
+    def _scheduled_generator_step(self, real, labels):
         """The generator update if enough critic updates ran since the last; (loss, 0 or 1).
 
         The paper's code trains the critic 100 times before the first 25 generator
@@ -467,15 +482,22 @@ class ConditionalWGAN(keras.Model):
         warm = ops.logical_or(iteration < WARMUP_ITERATIONS, iteration % WARMUP_EVERY == 0)
         needed = ops.where(warm, self.n_critic_warmup, self.n_critic)
         due = streak >= ops.cast(needed, streak.dtype)
-        loss = tf.cond(due, lambda: self._generator_step(labels), lambda: ops.zeros(()))
+        loss = tf.cond(due, lambda: self._generator_step(real, labels),
+                       lambda: ops.zeros(()))
         self.critic_streak.assign(ops.where(due, ops.zeros_like(streak), streak))
         return loss, ops.cast(due, "float32")
 
-    def _generator_step(self, labels):
+    def _generator_step(self, real, labels):
+        """One generator update on fakes of `labels`; `real` (the step's last real batch)
+        joins them in the critic's pass only with `mixed_batches`."""
         noise = self._noise(ops.shape(labels)[0])
         with tf.GradientTape() as tape:
             fake = self.generator([noise, labels], training=True)
-            loss = wasserstein_generator_loss(self.critic([fake, labels], training=True))
+            if self._generator_sees_real:
+                scores = self._scores(real, fake, labels)[1]
+            else:
+                scores = self.critic([fake, labels], training=True)
+            loss = wasserstein_generator_loss(scores)
             scaled = self.g_optimizer.scale_loss(self._replica_share(loss))
         grads = _dense(tape.gradient(scaled, self.generator.trainable_variables))
         self.g_optimizer.apply(grads, self.generator.trainable_variables)
@@ -512,6 +534,7 @@ class ConditionalWGAN(keras.Model):
             "n_critic_warmup": self.n_critic_warmup,
             "ema": self.ema,
             "batch_fakes": self.batch_fakes,
+            "mixed_batches": self.mixed_batches,
         }
 
     @classmethod

@@ -97,6 +97,7 @@ class TrainConfig:
     critic_lr_ratio: float = 1.0
     optimizer: Optional[str] = None  # rmsprop for clip (the paper's), adam for gp
     batch_fakes: bool = False
+    mixed_batches: bool = False
     ema: float = 0.0
     seed: int = 0
     dataset: str = "mnist"
@@ -179,9 +180,9 @@ class TrainConfig:
         if self.critic_norm is None:
             set_("critic_norm", "none" if self.constraint == "gp" or self.architecture == "mlp"
                  else "batch")
-        if self.constraint == "gp" and self.critic_norm == "batch":
-            raise ValueError("Invalid value for argument `critic_norm`. Received: "
-                             "critic_norm='batch' with constraint='gp'. The gradient "
+        if self.constraint == "gp" and self.critic_norm in ("batch", "reference"):
+            raise ValueError("Invalid value for argument `critic_norm`. Received: critic_norm="
+                             f"{self.critic_norm!r} with constraint='gp'. The gradient "
                              "penalty is of each sample's own score, which batch norm makes "
                              "depend on its batch: expected 'none' or 'layer' with 'gp'.")
         set_("critic_lr_ratio", check_positive_float("critic_lr_ratio", self.critic_lr_ratio))
@@ -224,18 +225,18 @@ class TrainConfig:
 MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_value",
                  "architecture", "width", "conditioning", "upsampling", "ema", "dataset",
                  "constraint", "image_size", "generator_conditioning", "critic_depth",
-                 "critic_norm", "minibatch_std", "batch_fakes")
+                 "critic_norm", "minibatch_std", "batch_fakes", "mixed_batches")
 # What a model option was before cwgan had it, for runs saved then.
 OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0, "image_size": None,
                   "generator_conditioning": "input", "critic_depth": 1, "critic_norm": "none",
-                  "minibatch_std": 0, "batch_fakes": False}
+                  "minibatch_std": 0, "batch_fakes": False, "mixed_batches": False}
 
 
 # Options that shape the train step's cost: with the machine, the key of the XLA choice.
 STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "upsampling", "latent_dim",
                       "batch_size", "n_critic", "n_critic_warmup", "constraint",
                       "mixed_precision", "ema", "generator_conditioning", "critic_depth",
-                      "critic_norm", "minibatch_std", "batch_fakes")
+                      "critic_norm", "minibatch_std", "batch_fakes", "mixed_batches")
 
 
 def _data_shape(config, data):
@@ -272,6 +273,7 @@ def _new_model(config, jit_compile, data=None):
                                 clip_value=config.clip_value, seed=config.seed,
                                 constraint=config.constraint, ema=config.ema,
                                 batch_fakes=config.batch_fakes,
+                                mixed_batches=config.mixed_batches,
                                 num_classes=len(class_names), class_names=class_names)
     finally:
         keras.config.set_dtype_policy(previous)
