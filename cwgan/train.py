@@ -57,8 +57,9 @@ _N_CRITIC_WARMUP = flags.DEFINE_integer(
     "every 500th. 0: always n_critic.", lower_bound=0)
 _CLIP_VALUE = flags.DEFINE_float(
     "clip_value", TrainConfig.clip_value, "Critic weights are clipped to [-c, c] after every "
-    "update. Larger than the paper's 0.01, which learns slowly within a CPU budget; at "
-    "equal steps 0.1 beat 0.05 and 0.2 (docs/recipe.md).")
+    "update. Larger than the paper's 0.01, which learns slowly within a CPU budget. "
+    "Default: 0.05 with --critic_norm=batch, 0.1 otherwise; each beat its neighbours at "
+    "equal steps (docs/recipe.md).")
 _LEARNING_RATE = flags.DEFINE_float(
     "learning_rate", TrainConfig.learning_rate,
     "Learning rate of both optimizers (default: RMSprop 5e-4 for "

@@ -165,6 +165,15 @@ def test_the_recipe_critic_has_batch_norm_but_not_under_gp_or_mlp():
         cwgan.TrainConfig(critic_norm="batch", constraint="gp")
 
 
+def test_the_recipe_clip_follows_the_critics_norm_unless_given():
+    assert cwgan.TrainConfig().clip_value == 0.05
+    assert cwgan.TrainConfig(critic_norm="none").clip_value == 0.1
+    assert cwgan.TrainConfig(architecture="mlp").clip_value == 0.1
+    assert cwgan.TrainConfig(clip_value=0.2).clip_value == 0.2
+    with pytest.raises(ValueError, match="clip_value"):
+        cwgan.TrainConfig(clip_value=-0.1)
+
+
 def test_bad_critic_options_are_named():
     with pytest.raises(ValueError, match="minibatch_std=3 with batch_size=32"):
         cwgan.TrainConfig(minibatch_std=3)
