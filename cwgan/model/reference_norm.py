@@ -20,7 +20,7 @@ class ReferenceBatchNorm(layers.Layer):
     At equal steps it trained far worse than batch norm over each batch alone
     (docs/recipe.md, seventh round): a channel nearly constant on real images scales a
     fake's deviation there by up to 1/sqrt(epsilon), so the clip no longer bounds the
-    critic's slope on fakes (its Wasserstein estimate grew to hundreds).
+    critic's slope on fakes.
 
     Args:
         momentum: of the moving averages. Defaults to 0.99 (Keras' batch norm).

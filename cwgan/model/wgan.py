@@ -178,7 +178,9 @@ class ConditionalWGAN(keras.Model):
                          for layer in self.critic.layers)
         reference = any(isinstance(layer, ReferenceBatchNorm) for layer in self.critic.layers)
         self._separate_passes = batch_norm and not self.mixed_batches
-        self._generator_sees_real = reference or (batch_norm and self.mixed_batches)
+        # A batch-dependent critic scored in one pass: the generator's fakes join a real
+        # batch there too, so that they are scored as in the critic's updates.
+        self._generator_sees_real = (batch_norm or reference) and not self._separate_passes
         generator_latent = self.generator.inputs[0].shape[-1]
         if generator_latent != self.latent_dim:
             raise ValueError(

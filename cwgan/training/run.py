@@ -76,9 +76,8 @@ class TrainConfig:
     n_critic: int = 5
     n_critic_warmup: int = 0
     # Larger than the paper's 0.01, which learns slowly within the budget. None: 0.05 for
-    # the batch-norm critic, which at equal steps it took from FD 17x to 12x the floor on
-    # grey digits (docs/recipe.md, seventh round); 0.1 for a critic without (it beat 0.05
-    # and 0.2 there, sixth round).
+    # the batch-norm critic, where it kept grey digits varied in long runs (docs/recipe.md,
+    # seventh round); 0.1 for a critic without (it beat 0.05 and 0.2 there, sixth round).
     clip_value: Optional[float] = None
     learning_rate: Optional[float] = None  # RECIPE_LEARNING_RATE (clip), 1e-4 (gp)
     lr_decay: bool = True  # raised quality at the paper's clip (docs/recipe.md, third round)
@@ -92,10 +91,9 @@ class TrainConfig:
     critic_depth: int = 1
     # Batch norm in the clipped critic (the WGAN paper's code has it) beat none, layer
     # norm and a minibatch-std channel at equal steps on colour and grey data; on grey
-    # digits trained long it trades variety for class accuracy (docs/recipe.md, seventh
-    # round). None: "batch" for clip; "none"
-    # for gp (a gradient penalty is of one sample's score, which batch norm ties to its
-    # batch) and for the mlp, which has no maps to normalise.
+    # digits trained long it needs the smaller clip (docs/recipe.md, seventh round).
+    # None: "batch" for clip; "none" for gp (a gradient penalty is of one sample's score,
+    # which batch norm ties to its batch) and for the mlp, which has no maps to normalise.
     critic_norm: Optional[str] = None
     minibatch_std: int = 0
     critic_lr_ratio: float = 1.0
