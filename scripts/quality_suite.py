@@ -25,8 +25,11 @@ The data sets (written once into <out>/data/, from the bundled MNIST and Fashion
 
 The table gives FD and within-class FD as multiples of the real floor's, precision,
 recall, density and coverage as shares of the floor's (1 is as good as held-out real
-images), the judge's class accuracy and KID, one row per run and, with several
-seeds, their mean.
+images), the judge's class accuracy and KID, and two pixel measures as multiples of the
+floor's (1 is as real): TV, the roughness (above 1: speckle or a regular texture, below:
+blur), and tone, the spread of a class's images in overall colour (below 1: every image
+of a class in the same colours). One row per run and, with several seeds, their mean;
+"-" where an evaluation predates a measure.
 """
 
 import json
@@ -130,23 +133,39 @@ def run_one(directory, flags_, seed):
     os.replace(tmp, result)
 
 
-COLUMNS = ("FD", "FDc", "P", "R", "D", "C", "acc", "KID")
+COLUMNS = ("FD", "FDc", "P", "R", "D", "C", "acc", "KID", "TV", "tone")
+# Each column's measure, and whether it is shown as a ratio to the floor's.
+_MEASURES = {"FD": ("fd", True), "FDc": ("fd_class_mean", True), "P": ("precision", True),
+             "R": ("recall", True), "D": ("density", True), "C": ("coverage", True),
+             "acc": ("cond_acc", False), "KID": ("kid", False), "TV": ("roughness", True),
+             "tone": ("tone_spread", True)}
 
 
 def figures(report):
-    """The table's figures of one evaluation: ratios to the real floor's."""
+    """The table's figures of one evaluation (ratios to the real floor's where the column
+    says so); None for a measure the evaluation does not have."""
     g, real = report["generator"], report["real"]
-    return {"FD": g["fd"] / real["fd"], "FDc": g["fd_class_mean"] / real["fd_class_mean"],
-            "P": g["precision"] / real["precision"], "R": g["recall"] / real["recall"],
-            "D": g["density"] / real["density"], "C": g["coverage"] / real["coverage"],
-            "acc": g["cond_acc"], "KID": g["kid"]}
+    out = {}
+    for column, (key, ratio) in _MEASURES.items():
+        value = g.get(key)
+        out[column] = None if value is None else value / real[key] if ratio else value
+    return out
+
+
+def _mean(values):
+    return None if None in values else float(np.mean(values))
 
 
 def table(out, recipes, data, seeds):
     """The Markdown table of every run that has its evaluation."""
     lines = ["| recipe | data | seed | steps | " + " | ".join(COLUMNS) + " | s/step |",
              "|---" * (len(COLUMNS) + 5) + "|"]
-    fmt = lambda k, v: f"{v:.3f}" if k in ("acc", "KID") else f"{v:.2f}"  # noqa: E731
+
+    def fmt(column, value):
+        if value is None:
+            return "-"
+        return f"{value:.3f}" if column in ("acc", "KID") else f"{value:.2f}"
+
     for name in recipes:
         for d in data:
             rows = []
@@ -162,7 +181,7 @@ def table(out, recipes, data, seeds):
                              + f" | {per_step:.3f} |")
             if len(rows) > 1:
                 lines.append(f"| {name} | {d} | mean | | " + " | ".join(
-                    fmt(k, np.mean([r[k] for r in rows])) for k in COLUMNS) + " | |")
+                    fmt(k, _mean([r[k] for r in rows])) for k in COLUMNS) + " | |")
     return "\n".join(lines)
 
 

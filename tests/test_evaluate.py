@@ -191,9 +191,10 @@ def test_validation_moves_the_measures_with_the_strength(data_dir, tmp_path):
     assert floor == judge.real_floor((3, 7), 20) | {"disturbance": "none", "strength": 0}
     assert speckle["fd"] > floor["fd"] and speckle["kid"] > floor["kid"]
     assert speckle["precision"] < floor["precision"]
+    assert speckle["roughness"] > 1.5 * floor["roughness"]
     # Swapped labels leave the set of images, so the overall measures, as they were; the
     # per-class ones see it (cond_acc too, with a classifier trained on more than 50 images).
-    for key in ("fd", "precision", "recall", "density", "coverage", "kid"):
+    for key in ("fd", "precision", "recall", "density", "coverage", "kid", "roughness"):
         assert swap[key] == pytest.approx(floor[key]), key
     assert swap["fd_per_class"] != floor["fd_per_class"]
     table = format_table(rows).splitlines()
@@ -224,7 +225,7 @@ def test_real_vs_generated_shows_real_and_generated_rows_per_class(checkpoint_37
 
 def _finite_measures(m):
     for key in ("cond_acc", "fd", "fd_class_mean", "memorisation", "precision", "recall",
-                "density", "coverage", "kid", "kid_std"):
+                "density", "coverage", "kid", "kid_std", "roughness", "tone_spread"):
         assert m[key] is not None and np.isfinite(m[key]), key
     return m
 

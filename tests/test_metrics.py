@@ -5,7 +5,7 @@ import pytest
 
 from cwgan.evaluation.metrics import (density_coverage, frechet_distance,
                                       kernel_inception_distance, knn_radii, nearest_distances,
-                                      precision_recall)
+                                      precision_recall, roughness, tone_spread)
 
 D = 8
 
@@ -97,3 +97,27 @@ def test_nearest_distances_match_brute_force():
     q, r = rng.standard_normal((7, 28, 28)), rng.standard_normal((30, 28, 28))
     brute = np.sqrt(((q[:, None] - r[None]) ** 2).sum((2, 3))).min(1)
     np.testing.assert_allclose(nearest_distances(q, r, chunk=3), brute, rtol=1e-4)
+
+
+def test_roughness_is_zero_when_flat_two_on_a_checkerboard_and_falls_with_blur():
+    flat = np.full((3, 8, 8, 3), 0.4)
+    checker = np.where(np.indices((8, 8)).sum(0) % 2 == 0, 1.0, -1.0)[None, :, :, None]
+    assert roughness(flat) == 0.0
+    assert roughness(np.repeat(checker, 2, 0)) == pytest.approx(2.0)
+    noise = np.random.default_rng(0).uniform(-1, 1, (4, 16, 16))
+    blurred = (noise + np.roll(noise, 1, 1) + np.roll(noise, 1, 2)
+               + np.roll(noise, (1, 1), (1, 2))) / 4
+    assert 0 < roughness(blurred) < roughness(noise)
+
+
+def test_tone_spread_measures_how_a_class_s_images_differ_in_colour():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(-1, 1, (1, 6, 6, 3))
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    same = np.repeat(base, 8, 0)  # every image of a class alike: no spread
+    assert tone_spread(same, labels) == 0.0
+    # Shifting each image's colour by +-s gives a spread of s in every channel.
+    shifts = np.array([1, -1, 1, -1, 1, -1, 1, -1])[:, None, None, None] * 0.1
+    assert tone_spread(same + shifts, labels) == pytest.approx(0.1)
+    # Grey images and a class of one image (no spread to measure) are taken too.
+    assert tone_spread((same + shifts)[:5, ..., 0], labels[:5]) == pytest.approx(0.1)

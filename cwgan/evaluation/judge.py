@@ -51,7 +51,7 @@ from cwgan.data.loading import (IMAGE_SHAPE, MNIST_LIKE, NUM_CLASSES, describe_c
                                 load_data, load_mnist, read_image, to_unit_range)
 from cwgan.evaluation.metrics import (density_coverage, frechet_distance,
                                       kernel_inception_distance, knn_radii, nearest_distances,
-                                      precision_recall)
+                                      precision_recall, roughness, tone_spread)
 from cwgan.sampling.sample import load_generator
 from cwgan.training.checkpoints import (TRAIN_CONFIG_FILE, atomic_write,
                                         find_checkpoint_dir, read_json)
@@ -354,6 +354,8 @@ class Judge:
             "fd_per_class": fd_class,
             "fd_class_mean": float(np.mean(list(fd_class.values()))),
             "memorisation": float(np.mean(nn < self.memorisation_threshold)),
+            "roughness": roughness(images),
+            "tone_spread": tone_spread(images, labels),
         }
         result.update(self._sample_measures(feats, labels))
         return result

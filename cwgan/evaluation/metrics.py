@@ -9,6 +9,10 @@ Each function takes the real set first and the generated set second, as `(n, d)`
   - `kernel_inception_distance`: unbiased MMD^2, cubic kernel (Binkowski et al. 2018).
   - `nearest_distances`: distance from each query to its nearest reference (memorisation).
 
+Two more take images, not features, and one set: `roughness` (fine texture: speckle, a
+checkerboard) and `tone_spread` (how much a class's images differ in overall colour);
+compare a generator's with real images' (the judge's floor), where 1x is as real.
+
 Precision, recall, density and coverage depend on the sample sizes: compare a generator
 with real images only at equal sizes (as `cwgan.evaluation.judge.Judge` does).
 """
@@ -178,3 +182,32 @@ def kernel_inception_distance(real, fake, n_subsets=100, subset_size=1000, seed=
                                   fake[rng.choice(len(fake), size, replace=False)])
                  for _ in range(n_subsets)]
     return float(np.mean(estimates)), float(np.std(estimates))
+
+
+def roughness(images):
+    """Mean absolute difference between neighbouring pixels (right and below neighbours),
+    over images, positions and channels, for images `(n, height, width[, channels])` in
+    [-1, 1]: 0 for flat images, 2 for a one-pixel checkerboard of -1 and 1.
+
+    The fine texture the classifier's features may not weigh: speckle and the regular
+    pattern of transposed convolutions raise it above real images', blur lowers it.
+    """
+    x = np.asarray(images, np.float32)
+    return float((np.abs(np.diff(x, axis=1)).mean() + np.abs(np.diff(x, axis=2)).mean()) / 2)
+
+
+def tone_spread(images, labels):
+    """How much images of a class differ in overall tone: the standard deviation over a
+    class's images of each image's mean value in each channel, averaged over channels and
+    then over classes (those with two images or more), for images `(n, height,
+    width[, channels])` in [-1, 1] and their labels `(n,)`.
+
+    A generator that draws every image of a class in the same colours (or, in grey, with
+    the same amount of ink) scores below real images; 0 when each class is one image.
+    """
+    x = np.asarray(images, np.float32)
+    means = x.reshape(len(x), -1, x.shape[-1] if x.ndim == 4 else 1).mean(1)
+    labels = np.asarray(labels)
+    spreads = [means[labels == c].std(0).mean() for c in np.unique(labels)
+               if np.sum(labels == c) > 1]
+    return float(np.mean(spreads)) if spreads else 0.0

@@ -19,7 +19,7 @@ DISTURBANCES = {
 }
 
 VALIDATION_COLUMNS = ("cond_acc", "fd", "fd_class_mean", "precision", "recall", "density",
-                      "coverage", "kid", "memorisation")
+                      "coverage", "kid", "memorisation", "roughness", "tone_spread")
 
 
 def _background(images):

@@ -405,9 +405,9 @@ class QualityEvaluation(keras.callbacks.Callback):
     """Evaluates the generator every N epochs and adds the figures to the epoch's logs.
 
     The figures (`cond_acc`, `min_class_acc` (the worst class's), `fd`, `fd_class_mean`,
-    `memorisation`, `precision`, `recall`, `density`, `coverage`, `kid`; see
-    `cwgan.evaluation.judge`) then appear in `History` and in `JsonlLogger`'s file; the full
-    result, per class, is in `.last`. Put it before those in the callback list.
+    `memorisation`, `precision`, `recall`, `density`, `coverage`, `kid`, `roughness`,
+    `tone_spread`; see `cwgan.evaluation.judge`) then appear in `History` and in
+    `JsonlLogger`'s file; the full result, per class, is in `.last`. Put it before those in the callback list.
 
     Args:
         judge: a `cwgan.evaluation.judge.Judge` (see `cwgan.evaluation.judge.make_judge`).
@@ -417,7 +417,7 @@ class QualityEvaluation(keras.callbacks.Callback):
     """
 
     KEYS = ("cond_acc", "fd", "fd_class_mean", "memorisation", "precision", "recall",
-            "density", "coverage", "kid")
+            "density", "coverage", "kid", "roughness", "tone_spread")
 
     def __init__(self, judge, every_n_epochs=5, n_per_class=200, seed=0):
         super().__init__()
