@@ -84,6 +84,23 @@ def test_resize_generator_draws_28x28_from_resize_and_convolution_only():
     assert np.abs(out3 - out5).max() > 1e-4
 
 
+def test_conv_output_makes_the_image_with_a_full_size_convolution():
+    from cwgan.model.networks import build_generator
+
+    noise = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    for shape in ((28, 28, 1), (32, 32, 3)):
+        generator = build_generator(latent_dim=8, width=4, image_shape=shape, output="conv")
+        image_layer = generator.get_layer("image")
+        assert isinstance(image_layer, keras.layers.Conv2D)
+        assert not isinstance(image_layer, keras.layers.Conv2DTranspose)
+        assert image_layer.kernel.shape == (3, 3, 2, shape[-1])  # of width // 2 maps
+        assert image_layer.input.shape[1:3] == shape[:2]  # at full size
+        out3 = generator([noise, np.full((4,), 3)], training=False).numpy()
+        out5 = generator([noise, np.full((4,), 5)], training=False).numpy()
+        assert out3.shape == (4,) + shape and out3.min() >= -1 and out3.max() <= 1
+        assert np.abs(out3 - out5).max() > 1e-4
+
+
 def test_layers_conditioning_tells_every_generator_layer_the_label():
     from cwgan.model.networks import build_generator
 

@@ -32,6 +32,7 @@ from cwgan.model.reference_norm import ReferenceBatchNorm
 UPSAMPLINGS = ("transpose", "resize")
 CRITIC_NORMS = ("none", "layer", "batch", "reference")
 GENERATOR_CONDITIONINGS = ("input", "layers")
+GENERATOR_OUTPUTS = ("upsample", "conv")
 CHANNELS = (1, 3)
 
 
@@ -63,7 +64,8 @@ def conv_plan(image_shape):
 
 
 def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding_dim=50,
-                    upsampling="transpose", image_shape=IMAGE_SHAPE, conditioning="input"):
+                    upsampling="transpose", image_shape=IMAGE_SHAPE, conditioning="input",
+                    output="upsample"):
     """Maps (noise, label) to an image in [-1, 1].
 
     The label is embedded and joined to the noise; a dense layer and stride-2
@@ -85,6 +87,11 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
         conditioning: "input" (the label only joins the noise) or "layers" (one-hot label
             planes also join the maps before every upsampling, so that each layer is told
             the class directly instead of through what the layers below kept of it).
+        output: "upsample" (the last upsampling makes the image, DCGAN's) or "conv" (the
+            last upsampling makes `width // 2` maps at full size, and a 3x3 convolution
+            of them the image: each pixel's channels then come from one set of weights,
+            where a stride-2 transposed convolution gives each of the four pixel
+            parities its own, which can leave colour fringes and a fine regular pattern).
 
     Returns:
         A `keras.Model` taking `[noise (batch, latent_dim) float32, labels (batch,) int]`
@@ -98,6 +105,9 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
         raise ValueError(f"Invalid value for argument `conditioning`. Received: "
                          f"conditioning={conditioning!r}. Expected one of "
                          f"{GENERATOR_CONDITIONINGS}.")
+    if output not in GENERATOR_OUTPUTS:
+        raise ValueError(f"Invalid value for argument `output`. Received: output={output!r}. "
+                         f"Expected one of {GENERATOR_OUTPUTS}.")
 
     def up(x, filters, **kwargs):
         if upsampling == "transpose":
@@ -126,8 +136,14 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
         x = layers.BatchNormalization()(x)
         x = layers.ReLU()(x)
     # float32 output even under mixed precision: the critic compares it with real images.
-    image = up(with_label(x), image_shape[-1], activation="tanh", dtype="float32",
-               name="image")
+    if output == "upsample":
+        image = up(with_label(x), image_shape[-1], activation="tanh", dtype="float32",
+                   name="image")
+    else:
+        x = up(with_label(x), max(filters // 2, 1), use_bias=False)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+        image = layers.Conv2D(image_shape[-1], 3, padding="same", activation="tanh",
+                              dtype="float32", name="image")(x)
     return keras.Model([noise, label], image, name="generator")
 
 
@@ -282,31 +298,34 @@ def build_mlp_critic(num_classes=NUM_CLASSES, width=256, conditioning="concat",
 def build_networks(architecture="dcgan", latent_dim=100, width=None, conditioning="concat",
                    num_classes=NUM_CLASSES, upsampling="transpose", image_shape=IMAGE_SHAPE,
                    generator_conditioning="input", critic_depth=1, critic_norm="none",
-                   minibatch_std=0):
+                   minibatch_std=0, generator_output="upsample"):
     """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp).
 
-    `upsampling` and `generator_conditioning` are the dcgan generator's `upsampling` and
-    `conditioning`; `critic_depth`, `critic_norm` and `minibatch_std` the dcgan critic's
+    `upsampling`, `generator_conditioning` and `generator_output` are the dcgan
+    generator's `upsampling`, `conditioning` and `output`; `critic_depth`, `critic_norm` and `minibatch_std` the dcgan critic's
     `depth`, `norm` and `minibatch_std` (see `build_generator`, `build_critic`); the mlp
     has none of them.
     """
     if architecture == "dcgan":
         width = width or 64
         return (build_generator(latent_dim, num_classes, width, upsampling=upsampling,
-                                image_shape=image_shape, conditioning=generator_conditioning),
+                                image_shape=image_shape, conditioning=generator_conditioning,
+                                output=generator_output),
                 build_critic(num_classes, width, conditioning, image_shape, critic_depth,
                              critic_norm, minibatch_std))
     if architecture == "mlp":
         dcgan_only = {"generator_conditioning": (generator_conditioning, "input"),
                       "critic_depth": (critic_depth, 1), "critic_norm": (critic_norm, "none"),
-                      "minibatch_std": (minibatch_std, 0)}
+                      "minibatch_std": (minibatch_std, 0),
+                      "generator_output": (generator_output, "upsample")}
         given = [f"{name}={value!r}" for name, (value, off) in dcgan_only.items()
                  if value != off]
         if given:
             raise ValueError(
                 f"The mlp networks have no layers of maps: {', '.join(given)} are dcgan "
                 "options. Expected generator_conditioning='input', critic_depth=1, "
-                "critic_norm='none' and minibatch_std=0 with architecture='mlp'.")
+                "critic_norm='none', minibatch_std=0 and generator_output='upsample' with "
+                "architecture='mlp'.")
         width = width or 256
         return (build_mlp_generator(latent_dim, num_classes, width, image_shape=image_shape),
                 build_mlp_critic(num_classes, width, conditioning, image_shape))

@@ -19,7 +19,8 @@ from cwgan.data.loading import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE,
                                 load_data, parse_digits, steps_per_pass)
 from cwgan.evaluation.judge import MIN_PER_CLASS, make_judge
 from cwgan.model.networks import (ARCHITECTURES, CONDITIONINGS, CRITIC_NORMS,
-                                  GENERATOR_CONDITIONINGS, UPSAMPLINGS, build_networks)
+                                  GENERATOR_CONDITIONINGS, GENERATOR_OUTPUTS, UPSAMPLINGS,
+                                  build_networks)
 from cwgan.model.wgan import (CONSTRAINTS, GP_LEARNING_RATE, OPTIMIZERS, WARMUP_REPLICATED,
                               ConditionalWGAN, paper_optimizer)
 from cwgan.training.callbacks import (BestGenerator, FitToTime, JsonlLogger, LinearDecay,
@@ -88,6 +89,7 @@ class TrainConfig:
     conditioning: str = "projection"
     upsampling: str = "transpose"
     generator_conditioning: str = "input"
+    generator_output: str = "upsample"
     critic_depth: int = 1
     # Batch norm in the clipped critic (the WGAN paper's code has it) beat none, layer
     # norm and a minibatch-std channel at equal steps on colour and grey data; on grey
@@ -202,6 +204,7 @@ class TrainConfig:
         for name, choices in (("architecture", ARCHITECTURES),
                               ("conditioning", CONDITIONINGS), ("upsampling", UPSAMPLINGS),
                               ("generator_conditioning", GENERATOR_CONDITIONINGS),
+                              ("generator_output", GENERATOR_OUTPUTS),
                               ("critic_norm", CRITIC_NORMS), ("optimizer", OPTIMIZERS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
@@ -229,18 +232,21 @@ class TrainConfig:
 MODEL_OPTIONS = ("digits", "latent_dim", "n_critic", "n_critic_warmup", "clip_value",
                  "architecture", "width", "conditioning", "upsampling", "ema", "dataset",
                  "constraint", "image_size", "generator_conditioning", "critic_depth",
-                 "critic_norm", "minibatch_std", "batch_fakes", "mixed_batches")
+                 "critic_norm", "minibatch_std", "batch_fakes", "mixed_batches",
+                 "generator_output")
 # What a model option was before cwgan had it, for runs saved then.
 OPTIONS_BEFORE = {"upsampling": "transpose", "ema": 0.0, "image_size": None,
                   "generator_conditioning": "input", "critic_depth": 1, "critic_norm": "none",
-                  "minibatch_std": 0, "batch_fakes": False, "mixed_batches": False}
+                  "minibatch_std": 0, "batch_fakes": False, "mixed_batches": False,
+                  "generator_output": "upsample"}
 
 
 # Options that shape the train step's cost: with the machine, the key of the XLA choice.
 STEP_SHAPE_OPTIONS = ("architecture", "width", "conditioning", "upsampling", "latent_dim",
                       "batch_size", "n_critic", "n_critic_warmup", "constraint",
                       "mixed_precision", "ema", "generator_conditioning", "critic_depth",
-                      "critic_norm", "minibatch_std", "batch_fakes", "mixed_batches")
+                      "critic_norm", "minibatch_std", "batch_fakes", "mixed_batches",
+                      "generator_output")
 
 
 def _data_shape(config, data):
@@ -268,6 +274,7 @@ def _new_model(config, jit_compile, data=None):
                                            upsampling=config.upsampling,
                                            image_shape=image_shape,
                                            generator_conditioning=config.generator_conditioning,
+                                           generator_output=config.generator_output,
                                            critic_depth=config.critic_depth,
                                            critic_norm=config.critic_norm,
                                            minibatch_std=config.minibatch_std)
