@@ -91,7 +91,8 @@ _GENERATOR_OUTPUT = flags.DEFINE_enum(
     "generator_output", TrainConfig.generator_output, ["upsample", "conv"],
     "How the dcgan generator makes the image: its last upsampling (DCGAN's), or a 3x3 "
     "convolution of full-size maps after it (one set of weights for every pixel's "
-    "channels, against colour fringes).")
+    "channels). Default: conv, ahead at equal steps on grey and colour data "
+    "(docs/recipe.md).")
 _CRITIC_DEPTH = flags.DEFINE_integer(
     "critic_depth", TrainConfig.critic_depth,
     "Convolutions per resolution in the dcgan critic: 1 is DCGAN's; each "
@@ -257,7 +258,8 @@ def main(argv):
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             upsampling=_UPSAMPLING.value, ema=_EMA.value,
             generator_conditioning=_GENERATOR_CONDITIONING.value,
-            generator_output=_GENERATOR_OUTPUT.value, critic_depth=_CRITIC_DEPTH.value, critic_norm=_CRITIC_NORM.value,
+            generator_output=_GENERATOR_OUTPUT.value, critic_depth=_CRITIC_DEPTH.value,
+            critic_norm=_CRITIC_NORM.value,
             minibatch_std=_MINIBATCH_STD.value, critic_lr_ratio=_CRITIC_LR_RATIO.value,
             optimizer=_OPTIMIZER.value,
             batch_fakes=_BATCH_FAKES.value, mixed_batches=_MIXED_BATCHES.value,

@@ -115,7 +115,7 @@ CLI_CASES = [
     (["--generator_conditioning=layers"],
      "generator_conditioning: saved 'input', asked 'layers'"),
     (["--generator_output=rgb"], "--generator_output"),
-    (["--generator_output=conv"], "generator_output: saved 'upsample', asked 'conv'"),
+    (["--generator_output=upsample"], "generator_output: saved 'conv', asked 'upsample'"),
     (["--critic_depth=0"], "--critic_depth"),
     (["--critic_depth=2"], "critic_depth: saved 1, asked 2"),
     (["--dataset=cifar10"], "dataset"),

@@ -174,6 +174,16 @@ def test_the_recipe_clip_follows_the_critics_norm_unless_given():
         cwgan.TrainConfig(clip_value=-0.1)
 
 
+def test_the_recipe_generator_makes_the_image_with_a_convolution_but_not_the_mlp():
+    assert cwgan.TrainConfig().generator_output == "conv"
+    assert cwgan.TrainConfig(architecture="mlp").generator_output == "upsample"
+    assert cwgan.TrainConfig(generator_output="upsample").generator_output == "upsample"
+    generator = cwgan.build_model(cwgan.TrainConfig(width=4, jit_compile=False)).generator
+    assert not isinstance(generator.get_layer("image"), keras.layers.Conv2DTranspose)
+    with pytest.raises(ValueError, match="generator_output='rgb'"):
+        cwgan.TrainConfig(generator_output="rgb")
+
+
 def test_bad_critic_options_are_named():
     with pytest.raises(ValueError, match="minibatch_std=3 with batch_size=32"):
         cwgan.TrainConfig(minibatch_std=3)

@@ -89,7 +89,10 @@ class TrainConfig:
     conditioning: str = "projection"
     upsampling: str = "transpose"
     generator_conditioning: str = "input"
-    generator_output: str = "upsample"
+    # None: "conv" for the dcgan networks (a full-size convolution makes the image: ahead
+    # at equal steps on grey and colour data, docs/recipe.md, seventh round); the mlp has
+    # no maps, so "upsample", which it ignores.
+    generator_output: Optional[str] = None
     critic_depth: int = 1
     # Batch norm in the clipped critic (the WGAN paper's code has it) beat none, layer
     # norm and a minibatch-std channel at equal steps on colour and grey data; on grey
@@ -183,6 +186,8 @@ class TrainConfig:
         if self.critic_norm is None:
             set_("critic_norm", "none" if self.constraint == "gp" or self.architecture == "mlp"
                  else "batch")
+        if self.generator_output is None:
+            set_("generator_output", "upsample" if self.architecture == "mlp" else "conv")
         if self.clip_value is None:
             set_("clip_value", BATCH_NORM_CLIP if self.critic_norm == "batch" else CLIP)
         set_("clip_value", check_positive_float("clip_value", self.clip_value))
