@@ -24,8 +24,9 @@ RESUME_FILE = "resume/ckpt-00000002.keras"
 OLD_OPTIONS = dict(digits=(0, 1), steps_per_epoch=1, batch_size=4, n_critic=1, width=2,
                    latent_dim=4, keep_checkpoints=1, jit_compile=False, data_dir=TEST_DATA,
                    verbose=0,
-                   # Made before the recipe's critic had batch norm: its saved value.
-                   critic_norm="none")
+                   # Made before the recipe's critic had batch norm and its generator a
+                   # full-size output convolution: their saved values.
+                   critic_norm="none", generator_output="upsample")
 
 
 def test_the_old_run_names_modules_of_the_old_layout():
