@@ -133,12 +133,12 @@ def run_one(directory, flags_, seed):
     os.replace(tmp, result)
 
 
-COLUMNS = ("FD", "FDc", "P", "R", "D", "C", "acc", "KID", "TV", "tone")
 # Each column's measure, and whether it is shown as a ratio to the floor's.
 _MEASURES = {"FD": ("fd", True), "FDc": ("fd_class_mean", True), "P": ("precision", True),
              "R": ("recall", True), "D": ("density", True), "C": ("coverage", True),
              "acc": ("cond_acc", False), "KID": ("kid", False), "TV": ("roughness", True),
              "tone": ("tone_spread", True)}
+COLUMNS = tuple(_MEASURES)
 
 
 def figures(report):
@@ -164,7 +164,7 @@ def table(out, recipes, data, seeds):
     def fmt(column, value):
         if value is None:
             return "-"
-        return f"{value:.3f}" if column in ("acc", "KID") else f"{value:.2f}"
+        return f"{value:.2f}" if _MEASURES[column][1] else f"{value:.3f}"
 
     for name in recipes:
         for d in data:

@@ -89,9 +89,9 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
             the class directly instead of through what the layers below kept of it).
         output: "upsample" (the last upsampling makes the image, DCGAN's) or "conv" (the
             last upsampling makes `width // 2` maps at full size, and a 3x3 convolution
-            of them the image: each pixel's channels then come from one set of weights,
-            where a stride-2 transposed convolution gives each of the four pixel
-            parities its own, which can leave colour fringes and a fine regular pattern).
+            of them the image: one set of weights makes every pixel's channels, where a
+            stride-2 transposed convolution gives each of the four pixel parities its
+            own; the recipe's choice, docs/recipe.md).
 
     Returns:
         A `keras.Model` taking `[noise (batch, latent_dim) float32, labels (batch,) int]`
@@ -302,9 +302,9 @@ def build_networks(architecture="dcgan", latent_dim=100, width=None, conditionin
     """(generator, critic) of an architecture; `width` defaults to 64 (dcgan) / 256 (mlp).
 
     `upsampling`, `generator_conditioning` and `generator_output` are the dcgan
-    generator's `upsampling`, `conditioning` and `output`; `critic_depth`, `critic_norm` and `minibatch_std` the dcgan critic's
-    `depth`, `norm` and `minibatch_std` (see `build_generator`, `build_critic`); the mlp
-    has none of them.
+    generator's `upsampling`, `conditioning` and `output`; `critic_depth`, `critic_norm`
+    and `minibatch_std` the dcgan critic's `depth`, `norm` and `minibatch_std` (see
+    `build_generator`, `build_critic`); the mlp has none of them.
     """
     if architecture == "dcgan":
         width = width or 64

@@ -407,7 +407,8 @@ class QualityEvaluation(keras.callbacks.Callback):
     The figures (`cond_acc`, `min_class_acc` (the worst class's), `fd`, `fd_class_mean`,
     `memorisation`, `precision`, `recall`, `density`, `coverage`, `kid`, `roughness`,
     `tone_spread`; see `cwgan.evaluation.judge`) then appear in `History` and in
-    `JsonlLogger`'s file; the full result, per class, is in `.last`. Put it before those in the callback list.
+    `JsonlLogger`'s file; the full result, per class, is in `.last`. Put it before those
+    in the callback list.
 
     Args:
         judge: a `cwgan.evaluation.judge.Judge` (see `cwgan.evaluation.judge.make_judge`).
