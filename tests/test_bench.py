@@ -8,9 +8,11 @@ import subprocess
 
 import pytest
 
+import cwgan
 from conftest import TEST_DATA, cpu_only_env, cpu_only_module
 from cwgan.benchmarks import data as bench_data
-from cwgan.benchmarks.speed import canonical_op_type, measure_folder_pipeline, pipeline_lines
+from cwgan.benchmarks.speed import (build_bench_model, canonical_op_type,
+                                    measure_folder_pipeline, pipeline_lines)
 from cwgan.data.folder import list_files
 
 
@@ -57,6 +59,21 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     assert "fast vs textbook" in proc.stdout and "--jit_compile=auto chose" in proc.stdout
     assert "the critic's own layers vs stock layers" in proc.stdout
     assert "folder_pipeline" not in result and "input pipeline on" not in proc.stdout
+    assert result["config"]["generator_output"] == cwgan.TrainConfig().generator_output
+
+
+def test_the_bench_times_the_recipes_networks():
+    import keras
+
+    recipe = cwgan.TrainConfig()
+    model = build_bench_model(width=4, n_critic=1, jit_compile=False)
+    image = model.generator.get_layer("image")
+    assert isinstance(image, keras.layers.Conv2DTranspose) == (
+        recipe.generator_output == "upsample")
+    has_batch_norm = any(isinstance(layer, keras.layers.BatchNormalization)
+                         for layer in model.critic.layers)
+    assert has_batch_norm == (recipe.critic_norm == "batch")
+    build_bench_model(width=4, n_critic=1, jit_compile=False, architecture="mlp")
 
 
 def _subset(folder, root, per_class):

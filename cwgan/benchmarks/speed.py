@@ -123,9 +123,11 @@ def step_flops(model, batch_size):
 RECIPE_CRITIC_NORM = TrainConfig().critic_norm  # resolved: the recipe's clip takes it
 
 
-def bench_critic_norm(architecture):
-    """The critic normalisation the bench times: the recipe's for dcgan; the mlp has none."""
-    return RECIPE_CRITIC_NORM if architecture == "dcgan" else "none"
+def recipe_network_options(architecture):
+    """The network options the bench times: the recipe's as `TrainConfig` resolves them
+    for `architecture` (`critic_norm`, `generator_output`; the mlp has neither)."""
+    config = TrainConfig(architecture=architecture)
+    return {"critic_norm": config.critic_norm, "generator_output": config.generator_output}
 
 
 def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
@@ -158,12 +160,13 @@ def build_bench_model(width, n_critic, jit_compile, seed=0,
     """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
     RMSprop; with `stock_critic`, the dcgan critic from stock layers instead."""
     keras.utils.set_random_seed(seed)
-    norm = bench_critic_norm(architecture)
+    options = recipe_network_options(architecture)
     generator, critic = build_networks(architecture, 100, width, conditioning,
                                        num_classes=num_classes, image_shape=image_shape,
-                                       critic_norm=norm)
+                                       **options)
     if stock_critic:
-        critic = build_stock_critic(num_classes, width, conditioning, image_shape, norm)
+        critic = build_stock_critic(num_classes, width, conditioning, image_shape,
+                                    options["critic_norm"])
     model = ConditionalWGAN(generator, critic, n_critic=n_critic, seed=seed,
                             n_critic_warmup=n_critic_warmup, num_classes=num_classes)
     model.compile(jit_compile=jit_compile)
@@ -501,7 +504,7 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
 
     result = {"config": {"batch_size": batch_size, "n_critic": n_critic, "width": width,
                          "architecture": architecture, "conditioning": conditioning,
-                         "critic_norm": bench_critic_norm(architecture),
+                         **recipe_network_options(architecture),
                          "iterations": iterations, "repeats": repeats,
                          "train_images": len(images), "pipeline": pipeline,
                          "cpu_count": os.cpu_count(),
