@@ -26,13 +26,13 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
                         f"--data_dir={TEST_DATA}", "--large_size=600", "--matmul_n=64",
                         # The input pipeline: test_folder_pipeline_reports_overhead_...
                         "--nopipeline", f"--json_out={out}"),
-        env=cpu_only_env(), cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+        env=cpu_only_env(), cwd=str(tmp_path), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(out.read_text())
     for key in ("fast_path", "textbook_loop", "speedup_fast_vs_textbook", "xla",
                 "in_graph_sampling", "input_pipeline", "flops", "dataset_scaling",
                 "batch_scaling", "peak_rss_mib", "profile_top_ops_xla_off",
-                "warmup_schedule", "critic_layers"):
+                "warmup_schedule", "critic_layers", "generator_output"):
         assert key in result, key
     for path in (("fast_path", "generator_iterations_per_s"),
                  ("fast_path", "critic_images_per_s"), ("fast_path", "compile_seconds"),
@@ -45,6 +45,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
         assert result[path[0]][path[1]] > 0, path
     for mode in ("off", "on"):  # the critic's own layers against the stock ones, timed
         assert result["critic_layers"][mode]["speedup_vs_stock"] > 0, mode
+        # and the recipe's generator output against the last transposed convolution
+        assert result["generator_output"][mode]["cost_vs_upsample"] > 0, mode
     auto = result["xla"]["auto"]  # what --jit_compile=auto chooses for these networks
     assert auto["chose"] in ("on", "off") and auto["measured"] in ("now", "cached")
     assert auto["seconds_xla_on"] > 0 and auto["seconds_xla_off"] > 0
@@ -58,6 +60,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     assert all(canonical_op_type(op) == op for op in shares), shares
     assert "fast vs textbook" in proc.stdout and "--jit_compile=auto chose" in proc.stdout
     assert "the critic's own layers vs stock layers" in proc.stdout
+    assert (f"generator output ({cwgan.TrainConfig().generator_output}) vs the last "
+            "transposed convolution") in proc.stdout
     assert "folder_pipeline" not in result and "input pipeline on" not in proc.stdout
     assert result["config"]["generator_output"] == cwgan.TrainConfig().generator_output
 
@@ -73,6 +77,10 @@ def test_the_bench_times_the_recipes_networks():
     has_batch_norm = any(isinstance(layer, keras.layers.BatchNormalization)
                          for layer in model.critic.layers)
     assert has_batch_norm == (recipe.critic_norm == "batch")
+    # The baseline the recipe's generator output is timed against: DCGAN's.
+    upsample = build_bench_model(width=4, n_critic=1, jit_compile=False,
+                                 generator_output="upsample")
+    assert isinstance(upsample.generator.get_layer("image"), keras.layers.Conv2DTranspose)
     build_bench_model(width=4, n_critic=1, jit_compile=False, architecture="mlp")
 
 

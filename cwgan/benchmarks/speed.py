@@ -14,6 +14,9 @@ back to back in this process (so ratios are fair on a noisy machine):
     `--jit_compile=auto` chooses for these networks on this machine (`cwgan.training.xla`);
   - the critic's own layers (`cwgan.model.critic_layers`) vs the stock layers they replace
     (`build_stock_critic`: the same function and weights), XLA on and off (dcgan only);
+  - the cost of the recipe's generator output (a 3x3 convolution of full-size maps makes
+    the image) against DCGAN's (the last transposed convolution makes it), XLA on and
+    off (dcgan only: "generator_output");
   - achieved GFLOP/s (see `step_flops`) vs this machine's float32 matmul peak;
   - seconds per generator iteration with 10k vs 60k training images and per batch size;
   - compile (first call) time apart from the steady state; peak resident memory.
@@ -156,11 +159,15 @@ def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
 def build_bench_model(width, n_critic, jit_compile, seed=0,
                       architecture=TrainConfig.architecture,
                       conditioning=TrainConfig.conditioning, n_critic_warmup=0,
-                      image_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, stock_critic=False):
+                      image_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, stock_critic=False,
+                      generator_output=None):
     """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
-    RMSprop; with `stock_critic`, the dcgan critic from stock layers instead."""
+    RMSprop; with `stock_critic`, the dcgan critic from stock layers instead; with
+    `generator_output`, that generator output instead of the recipe's."""
     keras.utils.set_random_seed(seed)
     options = recipe_network_options(architecture)
+    if generator_output is not None:
+        options["generator_output"] = generator_output
     generator, critic = build_networks(architecture, 100, width, conditioning,
                                        num_classes=num_classes, image_shape=image_shape,
                                        **options)
@@ -536,6 +543,8 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
         for jit in (False, True):
             steppers[f"stock_critic_xla_{'on' if jit else 'off'}"] = FastPath(
                 make(width, n_critic, jit, stock_critic=True), dataset)
+            steppers[f"upsample_output_xla_{'on' if jit else 'off'}"] = FastPath(
+                make(width, n_critic, jit, generator_output="upsample"), dataset)
     textbook_model = make(width, n_critic, False)
     steppers["textbook"] = TextbookLoop(textbook_model, images, labels, batch_size)
     timed = {name: {"compile_seconds": c, **rates(t)}
@@ -564,6 +573,13 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
             result["critic_layers"][mode] = {"stock_seconds_per_iteration": stock,
                                             "seconds_per_iteration": ours,
                                             "speedup_vs_stock": stock / ours}
+        result["generator_output"] = {"recipe": result["config"]["generator_output"]}
+        for mode in ("off", "on"):
+            upsample = timed[f"upsample_output_xla_{mode}"]["seconds_per_iteration"]
+            ours = timed[f"fast_xla_{mode}"]["seconds_per_iteration"]
+            result["generator_output"][mode] = {
+                "upsample_seconds_per_iteration": upsample, "seconds_per_iteration": ours,
+                "cost_vs_upsample": ours / upsample}
     textbook = timed["textbook"]
     result["fast_path"] = fast
     result["textbook_loop"] = textbook
@@ -686,6 +702,11 @@ def _step_lines(result):
            f"{result['critic_layers']['off']['speedup_vs_stock']:.2f}x with XLA off, "
            f"{result['critic_layers']['on']['speedup_vs_stock']:.2f}x on"]
           if "critic_layers" in result else []),
+        *([f"the recipe's generator output ({result['generator_output']['recipe']}) vs the "
+           f"last transposed convolution: "
+           f"{result['generator_output']['off']['cost_vs_upsample']:.2f}x the time with "
+           f"XLA off, {result['generator_output']['on']['cost_vs_upsample']:.2f}x on"]
+          if "generator_output" in result else []),
         f"--n_critic_warmup's conditional step vs the plain one: "
         f"{result['warmup_schedule']['slowdown_xla_on']:.2f}x the time with XLA, "
         f"{result['warmup_schedule']['slowdown_xla_off']:.2f}x without",
