@@ -123,9 +123,6 @@ def step_flops(model, batch_size):
     return model.n_critic * critic_update + generator_update
 
 
-RECIPE_CRITIC_NORM = TrainConfig().critic_norm  # resolved: the recipe's clip takes it
-
-
 def recipe_network_options(architecture):
     """The network options the bench times: the recipe's as `TrainConfig` resolves them
     for `architecture` (`critic_norm`, `generator_output`; the mlp has neither)."""
@@ -135,11 +132,12 @@ def recipe_network_options(architecture):
 
 def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
                        conditioning=TrainConfig.conditioning, image_shape=IMAGE_SHAPE,
-                       norm=RECIPE_CRITIC_NORM):
+                       norm=None):
     """The dcgan critic (depth 1) from stock layers, as cwgan built it before
     `cwgan.model.critic_layers`: one-hot label planes concatenated to the image, `Dot(axes=1)`
     for the projection. The same function and weights as `build_critic`'s; the baseline
-    that the critic's own layers are timed against."""
+    that the critic's own layers are timed against. `norm` defaults to the recipe's."""
+    norm = norm or recipe_network_options("dcgan")["critic_norm"]
     _, doublings = conv_plan(image_shape)
     image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label")
