@@ -2,6 +2,7 @@
 themselves are tested in test_metrics.py."""
 
 import json
+import logging
 import os
 
 import numpy as np
@@ -276,6 +277,19 @@ def test_another_folder_gets_its_own_classifier_and_its_class_names(colour_folde
     m = judge.metrics(real, real_labels)
     assert data.class_names == tuple(sorted(names))
     assert set(m["cond_acc_per_class"]) == set(m["fd_per_class"]) == set(names)
+
+
+def test_a_judge_that_cannot_classify_the_real_images_says_so(colour_folder, caplog):
+    from cwgan.evaluation.judge import Judge, build_classifier
+
+    data = cwgan.load_data(data_dir=colour_folder)
+    keep = np.concatenate([np.flatnonzero(data.labels == c)[:4] for c in range(10)])
+    real, real_labels = data.take(keep), data.labels[keep]
+    untrained = build_classifier(data.image_shape, data.num_classes)
+    with caplog.at_level(logging.WARNING, logger="cwgan"):
+        judge = Judge(untrained, real, real_labels, real, real_labels)
+    assert judge.classifier_accuracy < 0.55
+    assert f"puts only {judge.classifier_accuracy:.3f} of the real floor" in caplog.text
 
 
 def test_a_folder_run_names_its_data_and_mnist_runs_share_one_yardstick(

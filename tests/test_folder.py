@@ -71,11 +71,18 @@ def test_image_size_resizes_and_jpeg_and_grey_folders_load(tmp_path):
                                     image_format="jpeg")
     data = cwgan.load_data(data_dir=root)
     assert data.image_shape == (28, 28, 1) and data.class_names == ("a", "b", "c")
+    # The same images resized, in memory or streamed: the same pixels in [-1, 1], and
+    # close to the originals (a resize keeps the mean tone).
+    original = data.take(np.arange(len(data))).mean(axis=(1, 2, 3))
     for cache in ("memory", "none"):
         resized = cwgan.load_data(data_dir=root, image_size=32, data_cache=cache)
         assert resized.image_shape == (32, 32, 1) and resized.info["image_size"] == 32
         x, _ = next(iter(resized.stream(batch_size=4, n_critic=1)))
         assert x.shape == (4, 32, 32, 1)
+        assert -1.0 <= float(np.min(x)) and float(np.max(x)) <= 1.0
+        taken = resized.take(np.arange(len(resized)))
+        assert taken.min() >= -1.0 and taken.max() <= 1.0
+        np.testing.assert_allclose(taken.mean(axis=(1, 2, 3)), original, atol=0.02)
 
 
 def _write(path, contents):

@@ -395,9 +395,9 @@ def read_image(path, image_shape, resize=False):
     import tensorflow as tf
 
     image = folder.decode(tf.io.read_file(path), image_shape[-1])
-    if resize:
+    if resize:  # back to uint8 pixels, so that `to_unit_range` scales them as any other
         image = tf.image.resize(image, image_shape[:2], antialias=True)
-        image = tf.round(tf.clip_by_value(image, 0.0, 255.0))
+        image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
     return tf.ensure_shape(to_unit_range(image), image_shape)
 
 

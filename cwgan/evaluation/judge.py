@@ -71,8 +71,10 @@ REFERENCE_SEED = 0  # which reference images the sample-based measures compare w
 SPLIT_SEED = 0  # how the training images are cut into reference and floor
 
 # In the cached classifier's file name: a judge built another way is never loaded.
-# 1: a 2-layer CNN on half the test split (until issue 12); 2: `build_classifier`.
-JUDGE_VERSION = 2
+# 1: a 2-layer CNN on half the test split (until issue 12); 2: `build_classifier`;
+# 3: the same, after a folder resized by `--image_size` was read as 0-255 pixels (a
+# judge of version 2 of a resized folder learned from those).
+JUDGE_VERSION = 3
 FEATURE_LAYERS = ("block1", "block2", "features")
 CLASSIFIER_EPOCHS = 20
 # A held-out part smaller than MNIST's test split is seen more often: at least this many
@@ -281,6 +283,16 @@ class Judge:
         self.held_images, self.held_labels = held_images, held_labels
         _, held_probs = self.features(held_images)
         self.classifier_accuracy = float(np.mean(np.argmax(held_probs, 1) == held_labels))
+        # A judge that cannot tell real images apart makes every figure meaningless (a
+        # classifier trained on other pixels than it is shown does this): say so.
+        trusted = (1.0 + 1.0 / self.num_classes) / 2  # halfway from chance to perfect
+        if self.classifier_accuracy < trusted:
+            logger.warning(
+                "The judge's classifier puts only %.3f of the real floor images in their "
+                "class (chance: %.3f; below %.3f its figures say little). Check that the "
+                "classifier was trained on these images at this size (delete its cached "
+                "file to retrain it).", self.classifier_accuracy, 1.0 / self.num_classes,
+                trusted)
         # Reference images per class in a fixed random order: the first n of a class are
         # the reference sample that n samples of that class are compared with.
         rng = np.random.default_rng(REFERENCE_SEED)
