@@ -5,6 +5,7 @@ import json
 import logging
 import os
 
+import keras
 import numpy as np
 import pytest
 
@@ -285,6 +286,7 @@ def test_a_judge_that_cannot_classify_the_real_images_says_so(colour_folder, cap
     data = cwgan.load_data(data_dir=colour_folder)
     keep = np.concatenate([np.flatnonzero(data.labels == c)[:4] for c in range(10)])
     real, real_labels = data.take(keep), data.labels[keep]
+    keras.utils.set_random_seed(0)
     untrained = build_classifier(data.image_shape, data.num_classes)
     with caplog.at_level(logging.WARNING, logger="cwgan"):
         judge = Judge(untrained, real, real_labels, real, real_labels)
