@@ -390,15 +390,29 @@ def make_stream(images, labels, batch_size=64, n_critic=5, seed=0, start_step=0)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def read_image(path, image_shape, resize=False):
-    """TF op: one image file -> float32 `image_shape` in [-1, 1] (resized if asked)."""
+def resize_pixels(images, size):
+    """TF op: uint8 images `(h, w, c)` or `(N, h, w, c)` -> uint8 at `size` x `size`
+    (antialiased bilinear, rounded). Pixels stay uint8, so that `to_unit_range` scales
+    resized images as any other (it passes float images unchanged)."""
+    import tensorflow as tf
+
+    images = tf.image.resize(images, (size, size), antialias=True)
+    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 255.0)), tf.uint8)
+
+
+def read_pixels(path, image_shape, resize=False):
+    """TF op: one image file -> uint8 `image_shape` (resized if asked)."""
     import tensorflow as tf
 
     image = folder.decode(tf.io.read_file(path), image_shape[-1])
-    if resize:  # back to uint8 pixels, so that `to_unit_range` scales them as any other
-        image = tf.image.resize(image, image_shape[:2], antialias=True)
-        image = tf.cast(tf.round(tf.clip_by_value(image, 0.0, 255.0)), tf.uint8)
-    return tf.ensure_shape(to_unit_range(image), image_shape)
+    if resize:
+        image = resize_pixels(image, image_shape[0])
+    return tf.ensure_shape(image, image_shape)
+
+
+def read_image(path, image_shape, resize=False):
+    """TF op: one image file -> float32 `image_shape` in [-1, 1] (resized if asked)."""
+    return to_unit_range(read_pixels(path, image_shape, resize))
 
 
 def make_file_stream(paths, labels, image_shape, batch_size=64, n_critic=5, seed=0,
@@ -490,26 +504,23 @@ def _decode_files(paths, image_shape, resize, unit_range=False):
     `unit_range`, else uint8."""
     import tensorflow as tf
 
+    read = read_image if unit_range else read_pixels
     out = np.empty((len(paths),) + tuple(image_shape),
                    np.float32 if unit_range else np.uint8)
     ds = tf.data.Dataset.from_tensor_slices(list(paths) or [""])
-    ds = ds.take(len(paths)).map(lambda p: read_image(p, image_shape, resize),
+    ds = ds.take(len(paths)).map(lambda p: read(p, image_shape, resize),
                                  num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     for i, image in enumerate(ds.batch(256).prefetch(2)):
-        image = image.numpy()
-        out[i * 256:i * 256 + len(image)] = image if unit_range else np.round(
-            (image + 1.0) * 127.5).astype(np.uint8)
+        out[i * 256:i * 256 + len(image)] = image.numpy()
     return out
 
 
 def resize_images(images, size):
-    """uint8 `(N, h, w, c)` -> uint8 `(N, size, size, c)` (antialiased bilinear)."""
-    import tensorflow as tf
-
+    """uint8 `(N, h, w, c)` -> uint8 `(N, size, size, c)` (`resize_pixels`, 1,024 at a
+    time)."""
     out = np.empty((len(images), size, size, images.shape[-1]), np.uint8)
     for start in range(0, len(images), 1024):
-        chunk = tf.image.resize(images[start:start + 1024], (size, size), antialias=True)
-        out[start:start + 1024] = np.round(np.clip(chunk.numpy(), 0, 255)).astype(np.uint8)
+        out[start:start + 1024] = resize_pixels(images[start:start + 1024], size).numpy()
     return out
 
 
