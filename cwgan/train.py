@@ -84,9 +84,10 @@ _UPSAMPLING = flags.DEFINE_enum(
     "How the dcgan generator doubles its maps: transposed 4x4 convolutions, or a "
     "nearest-neighbour resize and a 3x3 convolution.")
 _GENERATOR_CONDITIONING = flags.DEFINE_enum(
-    "generator_conditioning", TrainConfig.generator_conditioning, ["input", "layers"],
-    "How the label enters the dcgan "
-    "generator: joined to the noise only, or also as one-hot planes before every upsampling.")
+    "generator_conditioning", TrainConfig.generator_conditioning, ["input", "layers", "norm"],
+    "How the label enters the dcgan generator: joined to the noise only, also as one-hot "
+    "planes before every upsampling, or also as a class's own batch-norm scale and offset "
+    "after every upsampling.")
 _GENERATOR_OUTPUT = flags.DEFINE_enum(
     "generator_output", TrainConfig.generator_output, ["upsample", "conv"],
     "How the dcgan generator makes the image: its last upsampling (DCGAN's), or a 3x3 "

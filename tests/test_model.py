@@ -120,6 +120,33 @@ def test_layers_conditioning_tells_every_generator_layer_the_label():
     assert label_effect("layers") > 1e-4
 
 
+def test_norm_conditioning_gives_each_class_its_own_scale_and_offset():
+    from cwgan.model.networks import build_generator
+
+    generator = build_generator(latent_dim=8, width=4, conditioning="norm",
+                                image_shape=(32, 32, 3), output="conv")
+    embedding = generator.get_layer("label_embedding")
+    embedding.embeddings.assign(np.zeros(embedding.embeddings.shape, np.float32))
+    noise = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+
+    def label_effect():
+        out3 = generator([noise, np.full((4,), 3)], training=False).numpy()
+        out5 = generator([noise, np.full((4,), 5)], training=False).numpy()
+        assert out3.shape == (4, 32, 32, 3) and out3.min() >= -1 and out3.max() <= 1
+        return np.abs(out3 - out5).max()
+
+    # It starts as plain batch norm (scale 1, offset 0 for every class) ...
+    assert label_effect() < 1e-6
+    per_class = [layer for layer in generator.layers
+                 if isinstance(layer, keras.layers.Embedding) and layer is not embedding]
+    assert len(per_class) == 4  # a scale and an offset after each of two upsamplings
+    rng = np.random.default_rng(1)
+    for layer in per_class:
+        layer.embeddings.assign(rng.standard_normal(layer.embeddings.shape).astype(np.float32))
+    # ... and the label acts through the classes' own scales and offsets alone.
+    assert label_effect() > 1e-4
+
+
 def test_deeper_critic_is_clipped_and_trains(data):
     images, labels = data
     generator = cwgan.build_generator(16, width=4)

@@ -31,7 +31,7 @@ from cwgan.model.reference_norm import ReferenceBatchNorm
 
 UPSAMPLINGS = ("transpose", "resize")
 CRITIC_NORMS = ("none", "layer", "batch", "reference")
-GENERATOR_CONDITIONINGS = ("input", "layers")
+GENERATOR_CONDITIONINGS = ("input", "layers", "norm")
 GENERATOR_OUTPUTS = ("upsample", "conv")
 CHANNELS = (1, 3)
 
@@ -84,9 +84,12 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
             sees the same number of weights, so none of the checkerboard that uneven
             overlap of transposed kernels leaves; Odena et al. 2016).
         image_shape: `(size, size, channels)` of the images; see `conv_plan`.
-        conditioning: "input" (the label only joins the noise) or "layers" (one-hot label
+        conditioning: "input" (the label only joins the noise), "layers" (one-hot label
             planes also join the maps before every upsampling, so that each layer is told
-            the class directly instead of through what the layers below kept of it).
+            the class directly instead of through what the layers below kept of it) or
+            "norm" (class-conditional batch norm of the maps: each class has its own scale
+            and offset per channel after every upsampling; BigGAN's and Miyato &
+            Koyama's generator beside a projection critic).
         output: "upsample" (the last upsampling makes the image, DCGAN's) or "conv" (the
             last upsampling makes `width // 2` maps at full size, and a 3x3 convolution
             of them the image: one set of weights makes every pixel's channels, where a
@@ -126,25 +129,42 @@ def build_generator(latent_dim=100, num_classes=NUM_CLASSES, width=64, embedding
     x = layers.Reshape((start, start, filters))(x)
 
     def with_label(x):
-        if conditioning == "input":
+        if conditioning != "layers":
             return x
         return layers.Concatenate()([x, label_planes(label, num_classes, x.shape[1:3])])
+
+    def batch_norm(x):
+        if conditioning != "norm":
+            return layers.BatchNormalization()(x)
+        return class_batch_norm(layers.BatchNormalization(center=False, scale=False)(x),
+                                label, num_classes)
 
     for _ in range(doublings - 1):
         filters //= 2
         x = up(with_label(x), filters, use_bias=False)
-        x = layers.BatchNormalization()(x)
-        x = layers.ReLU()(x)
+        x = layers.ReLU()(batch_norm(x))
     # float32 output even under mixed precision: the critic compares it with real images.
     if output == "upsample":
         image = up(with_label(x), image_shape[-1], activation="tanh", dtype="float32",
                    name="image")
     else:
         x = up(with_label(x), max(filters // 2, 1), use_bias=False)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(batch_norm(x))
         image = layers.Conv2D(image_shape[-1], 3, padding="same", activation="tanh",
                               dtype="float32", name="image")(x)
     return keras.Model([noise, label], image, name="generator")
+
+
+def class_batch_norm(x, label, num_classes):
+    """Normalised maps `x` scaled and shifted per channel by the class's own learned
+    scale (from 1) and offset (from 0), from stock layers so that the generator loads
+    in plain Keras."""
+    channels = x.shape[-1]
+    scale = layers.Embedding(num_classes, channels, embeddings_initializer="ones")(label)
+    offset = layers.Embedding(num_classes, channels, embeddings_initializer="zeros")(label)
+    scale = layers.Reshape((1, 1, channels))(scale)
+    offset = layers.Reshape((1, 1, channels))(offset)
+    return layers.Add()([layers.Multiply()([x, scale]), offset])
 
 
 def label_planes(label, num_classes, size):
