@@ -32,7 +32,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
     for key in ("fast_path", "textbook_loop", "speedup_fast_vs_textbook", "xla",
                 "in_graph_sampling", "input_pipeline", "flops", "dataset_scaling",
                 "batch_scaling", "peak_rss_mib", "profile_top_ops_xla_off",
-                "warmup_schedule", "critic_layers", "generator_output"):
+                "warmup_schedule", "critic_layers", "generator_output",
+                "generator_conditioning"):
         assert key in result, key
     for path in (("fast_path", "generator_iterations_per_s"),
                  ("fast_path", "critic_images_per_s"), ("fast_path", "compile_seconds"),
@@ -47,6 +48,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
         assert result["critic_layers"][mode]["speedup_vs_stock"] > 0, mode
         # and the recipe's generator output against the last transposed convolution
         assert result["generator_output"][mode]["cost_vs_upsample"] > 0, mode
+        # and class-conditional batch norm against the label at the input only
+        assert result["generator_conditioning"][mode]["cost_norm_vs_input"] > 0, mode
     auto = result["xla"]["auto"]  # what --jit_compile=auto chooses for these networks
     assert auto["chose"] in ("on", "off") and auto["measured"] in ("now", "cached")
     assert auto["seconds_xla_on"] > 0 and auto["seconds_xla_off"] > 0
@@ -64,6 +67,8 @@ def test_bench_smoke_prints_all_keys_with_positive_numbers(tmp_path):
             "transposed convolution") in proc.stdout
     assert "folder_pipeline" not in result and "input pipeline on" not in proc.stdout
     assert result["config"]["generator_output"] == cwgan.TrainConfig().generator_output
+    assert ("class-conditional batch norm in the generator (colour images' recipe) vs the "
+            "label at the input only") in proc.stdout
 
 
 def test_the_bench_times_the_recipes_networks():
@@ -81,6 +86,15 @@ def test_the_bench_times_the_recipes_networks():
     upsample = build_bench_model(width=4, n_critic=1, jit_compile=False,
                                  generator_output="upsample")
     assert isinstance(upsample.generator.get_layer("image"), keras.layers.Conv2DTranspose)
+    # MNIST's grey images: the label at the input only; class-conditional batch norm (the
+    # colour images' recipe) is timed against it.
+    def per_class_embeddings(model):
+        return sum(isinstance(layer, keras.layers.Embedding)
+                   for layer in model.generator.layers) - 1
+    assert per_class_embeddings(model) == 0
+    norm = build_bench_model(width=4, n_critic=1, jit_compile=False,
+                             generator_conditioning="norm")
+    assert per_class_embeddings(norm) > 0
     build_bench_model(width=4, n_critic=1, jit_compile=False, architecture="mlp")
 
 

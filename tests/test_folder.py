@@ -1,6 +1,7 @@
 """Your own images: folders of class folders, other sizes and colours, streamed or in memory."""
 
 import dataclasses
+import json
 import os
 
 import keras
@@ -83,6 +84,29 @@ def test_image_size_resizes_and_jpeg_and_grey_folders_load(tmp_path):
         taken = resized.take(np.arange(len(resized)))
         assert taken.min() >= -1.0 and taken.max() <= 1.0
         np.testing.assert_allclose(taken.mean(axis=(1, 2, 3)), original, atol=0.02)
+
+
+def test_the_images_colour_picks_the_generator_conditioning(tmp_path):
+    grey, labels = _grey_digits(40)
+    folders = {"grey": cwgan.write_image_folder(tmp_path / "grey", grey, labels % 2,
+                                                ["even", "odd"]),
+               "colour": cwgan.write_image_folder(tmp_path / "colour", cwgan.coloured_digits(
+                   grey, labels % 2), labels % 2, ["even", "odd"])}
+    config = cwgan.TrainConfig(jit_compile=False, latent_dim=8, width=4)
+    assert config.generator_conditioning is None  # left to the data
+
+    def per_class_norms(config, folder):
+        generator = cwgan.build_model(config, cwgan.load_data(data_dir=folder)).generator
+        return sum(isinstance(layer, keras.layers.Embedding)
+                   for layer in generator.layers) - 1  # besides the noise's label embedding
+
+    assert per_class_norms(config, folders["grey"]) == 0
+    assert per_class_norms(config, folders["colour"]) > 0
+    # Asked for, either holds whatever the images.
+    assert per_class_norms(dataclasses.replace(config, generator_conditioning="norm"),
+                           folders["grey"]) > 0
+    assert per_class_norms(dataclasses.replace(config, generator_conditioning="input"),
+                           folders["colour"]) == 0
 
 
 def _write(path, contents):
@@ -208,6 +232,10 @@ def test_train_on_a_folder_samples_by_name_and_resumes(tmp_path):
                                data_cache="none", checkpoint_dir=str(tmp_path / "ck"),
                                verbose=0)
     cwgan.train_model(dataclasses.replace(config, steps=2))
+    # Colour images: the recipe's generator gives each class its own batch-norm scale and
+    # offset, and the run records that choice (a resume is checked against it).
+    saved = json.loads((tmp_path / "ck" / "train_config.json").read_text())
+    assert saved["generator_conditioning"] == "norm"
     resumed = cwgan.training.run.prepare(config)
     assert resumed.start_step == 2
     assert resumed.model.class_names == tuple(names)

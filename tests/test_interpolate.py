@@ -12,7 +12,7 @@ from keras import layers
 import cwgan
 from conftest import PYTHON, subprocess_env
 from cwgan.sampling.interpolation import (class_morph, latent_walk, morph_images,
-                                          save_interpolation_grid, slerp, split_at_embedding)
+                                          save_interpolation_grid, slerp, split_at_embeddings)
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -118,7 +118,7 @@ def _generator_with_a_second_label_path(embed):
 ])
 def test_a_generator_whose_label_path_is_unknown_is_refused(embed, match):
     with pytest.raises(ValueError, match=match):
-        split_at_embedding(_generator_with_a_second_label_path(embed))
+        split_at_embeddings(_generator_with_a_second_label_path(embed))
 
 
 def test_save_interpolation_grid_writes_a_png(tmp_path):

@@ -17,6 +17,10 @@ back to back in this process (so ratios are fair on a noisy machine):
   - the cost of the recipe's generator output (a 3x3 convolution of full-size maps makes
     the image) against DCGAN's (the last transposed convolution makes it), XLA on and
     off (dcgan only: "generator_output");
+  - the cost of class-conditional batch norm in the generator (each class its own scale
+    and offset: the recipe's for colour images) against the label at the noise only (the
+    recipe's for grey ones, MNIST's here), XLA on and off (dcgan only:
+    "generator_conditioning");
   - achieved GFLOP/s (see `step_flops`) vs this machine's float32 matmul peak;
   - seconds per generator iteration with 10k vs 60k training images and per batch size;
   - compile (first call) time apart from the steady state; peak resident memory.
@@ -81,7 +85,7 @@ from cwgan.data.loading import IMAGE_SHAPE, NUM_CLASSES, load_data, load_mnist, 
 from cwgan.model.critic_layers import LabelPlanesConv2D
 from cwgan.model.networks import build_networks, conv_plan, label_planes, normalise
 from cwgan.model.wgan import WARMUP_ITERATIONS, ConditionalWGAN
-from cwgan.training.run import TrainConfig, auto_jit_compile
+from cwgan.training.run import TrainConfig, auto_jit_compile, with_data_defaults
 from cwgan.training.xla import FastPath, sync, time_interleaved, time_stepper
 
 def layer_flops(layer):
@@ -125,9 +129,11 @@ def step_flops(model, batch_size):
 
 def recipe_network_options(architecture):
     """The network options the bench times: the recipe's as `TrainConfig` resolves them
-    for `architecture` (`critic_norm`, `generator_output`; the mlp has neither)."""
-    config = TrainConfig(architecture=architecture)
-    return {"critic_norm": config.critic_norm, "generator_output": config.generator_output}
+    for `architecture` and MNIST's images (`critic_norm`, `generator_output`,
+    `generator_conditioning`; the mlp has none of them)."""
+    config = with_data_defaults(TrainConfig(architecture=architecture), IMAGE_SHAPE)
+    return {"critic_norm": config.critic_norm, "generator_output": config.generator_output,
+            "generator_conditioning": config.generator_conditioning}
 
 
 def build_stock_critic(num_classes=NUM_CLASSES, width=TrainConfig.width,
@@ -158,14 +164,16 @@ def build_bench_model(width, n_critic, jit_compile, seed=0,
                       architecture=TrainConfig.architecture,
                       conditioning=TrainConfig.conditioning, n_critic_warmup=0,
                       image_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES, stock_critic=False,
-                      generator_output=None):
+                      generator_output=None, generator_conditioning=None):
     """A fresh compiled model (the recipe's networks by default, for MNIST's shape) with
     RMSprop; with `stock_critic`, the dcgan critic from stock layers instead; with
-    `generator_output`, that generator output instead of the recipe's."""
+    `generator_output` or `generator_conditioning`, that instead of the recipe's."""
     keras.utils.set_random_seed(seed)
     options = recipe_network_options(architecture)
     if generator_output is not None:
         options["generator_output"] = generator_output
+    if generator_conditioning is not None:
+        options["generator_conditioning"] = generator_conditioning
     generator, critic = build_networks(architecture, 100, width, conditioning,
                                        num_classes=num_classes, image_shape=image_shape,
                                        **options)
@@ -494,6 +502,17 @@ def run_pipeline_bench(sizes=(10000, 60000), source="auto", batch_size=TrainConf
             "xla_from": xla_from, **result}
 
 
+def _ratios(timed, first, second, keys):
+    """For XLA off and on: the seconds per iteration of steppers `first` and `second`
+    and the first over the second, under the three `keys`."""
+    ratios = {}
+    for mode in ("off", "on"):
+        a = timed[f"{first}_xla_{mode}"]["seconds_per_iteration"]
+        b = timed[f"{second}_xla_{mode}"]["seconds_per_iteration"]
+        ratios[mode] = dict(zip(keys, (a, b, a / b)))
+    return ratios
+
+
 def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
               width=TrainConfig.width, iterations=8, repeats=3,
               batch_sizes=(32, 64, 128, 256), data_dir=None, large_size=60000,
@@ -543,6 +562,10 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
                 make(width, n_critic, jit, stock_critic=True), dataset)
             steppers[f"upsample_output_xla_{'on' if jit else 'off'}"] = FastPath(
                 make(width, n_critic, jit, generator_output="upsample"), dataset)
+            for label_path in ("input", "norm"):  # the generator's conditioning
+                steppers[f"{label_path}_conditioning_xla_{'on' if jit else 'off'}"] = \
+                    FastPath(make(width, n_critic, jit, generator_conditioning=label_path),
+                             dataset)
     textbook_model = make(width, n_critic, False)
     steppers["textbook"] = TextbookLoop(textbook_model, images, labels, batch_size)
     timed = {name: {"compile_seconds": c, **rates(t)}
@@ -564,20 +587,18 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
         "slowdown_xla_on": timed["warmup_xla_on"]["seconds_per_iteration"]
         / xla[True]["seconds_per_iteration"]}
     if architecture == "dcgan":
-        result["critic_layers"] = {}
-        for mode in ("off", "on"):
-            stock = timed[f"stock_critic_xla_{mode}"]["seconds_per_iteration"]
-            ours = timed[f"fast_xla_{mode}"]["seconds_per_iteration"]
-            result["critic_layers"][mode] = {"stock_seconds_per_iteration": stock,
-                                            "seconds_per_iteration": ours,
-                                            "speedup_vs_stock": stock / ours}
-        result["generator_output"] = {"recipe": result["config"]["generator_output"]}
-        for mode in ("off", "on"):
-            upsample = timed[f"upsample_output_xla_{mode}"]["seconds_per_iteration"]
-            ours = timed[f"fast_xla_{mode}"]["seconds_per_iteration"]
-            result["generator_output"][mode] = {
-                "upsample_seconds_per_iteration": upsample, "seconds_per_iteration": ours,
-                "cost_vs_upsample": ours / upsample}
+        result["critic_layers"] = _ratios(
+            timed, "stock_critic", "fast", ("stock_seconds_per_iteration",
+                                            "seconds_per_iteration", "speedup_vs_stock"))
+        result["generator_output"] = {
+            "recipe": result["config"]["generator_output"],
+            **_ratios(timed, "fast", "upsample_output", (
+                "seconds_per_iteration", "upsample_seconds_per_iteration",
+                "cost_vs_upsample"))}
+        result["generator_conditioning"] = _ratios(
+            timed, "norm_conditioning", "input_conditioning", (
+                "norm_seconds_per_iteration", "input_seconds_per_iteration",
+                "cost_norm_vs_input"))
     textbook = timed["textbook"]
     result["fast_path"] = fast
     result["textbook_loop"] = textbook
@@ -705,6 +726,12 @@ def _step_lines(result):
            f"{result['generator_output']['off']['cost_vs_upsample']:.2f}x the time with "
            f"XLA off, {result['generator_output']['on']['cost_vs_upsample']:.2f}x on"]
           if "generator_output" in result else []),
+        *([f"class-conditional batch norm in the generator (colour images' recipe) vs the "
+           f"label at the input only (grey images'): "
+           f"{result['generator_conditioning']['off']['cost_norm_vs_input']:.2f}x the time "
+           f"with XLA off, {result['generator_conditioning']['on']['cost_norm_vs_input']:.2f}x "
+           "on"]
+          if "generator_conditioning" in result else []),
         f"--n_critic_warmup's conditional step vs the plain one: "
         f"{result['warmup_schedule']['slowdown_xla_on']:.2f}x the time with XLA, "
         f"{result['warmup_schedule']['slowdown_xla_off']:.2f}x without",

@@ -7,9 +7,10 @@ them, by index or by name ("cat"). Row r starts from the noise `cwgan.sample(lab
 seed)[r]` draws, so columns line up with samples of the same seed (up to float rounding:
 the batches differ):
 
-  - class morph: each row keeps its noise while the label embedding moves in a straight
-    line from class a's vector to class b's (linear: the embedding is a learned point, not
-    a Gaussian draw). Column 0 is `cwgan.sample(a, n, seed)` and the last column
+  - class morph: each row keeps its noise while the label embedding (and, in a generator
+    with class-conditional batch norm, each class's scales and offsets) moves in a
+    straight line from class a's vector to class b's (linear: the embedding is a learned
+    point, not a Gaussian draw). Column 0 is `cwgan.sample(a, n, seed)` and the last column
     `cwgan.sample(b, n, seed)`.
   - latent walk: the class stays fixed while each row's noise moves along a great circle
     (spherical interpolation, slerp) to a second draw from the same seed's stream. Slerp
@@ -17,9 +18,10 @@ the batches differ):
     pass through shorter vectors the generator rarely saw. Column 0 is
     `cwgan.sample(label, n, seed)`.
 
-The morph runs the generator from its label embedding onwards: it needs the layer named
+The morph runs the generator from its label embeddings onwards: it needs the layer named
 `label_embedding` (a `keras.layers.Embedding`, as both `build_generator` and
-`build_mlp_generator` make) to be the label's only way to the image.
+`build_mlp_generator` make) and the other embeddings of the label (class-conditional
+batch norm's) to be the label's only ways to the image.
 """
 
 import os
@@ -37,17 +39,19 @@ MAX_STEPS = 32  # columns
 MAX_ROWS = 32  # rows: at most 1,024 images, a grid about 15 inches wide
 
 
-def split_at_embedding(generator):
-    """Splits a generator at its label embedding.
+def split_at_embeddings(generator):
+    """Splits a generator at its label embeddings.
 
     Args:
         generator: a functional generator `[noise, label] -> image` whose label enters
-            only through the `keras.layers.Embedding` named "label_embedding".
+            only through the `keras.layers.Embedding` named "label_embedding" and, with
+            class-conditional batch norm, that norm's embeddings (every other Embedding).
 
     Returns:
-        `(embedding, tail)`: the embedding layer, and a `keras.Model` sharing the
-        generator's layers that maps `[noise, embedded label]` to the image, so
-        `tail([noise, embedding(label)])` equals `generator([noise, label])`.
+        `(embeddings, tail)`: the embedding layers, "label_embedding" first, and a
+        `keras.Model` sharing the generator's layers that maps `[noise, *embedded]` to
+        the image, so `tail([noise] + [e(label) for e in embeddings])` equals
+        `generator([noise, label])`.
 
     Raises:
         ValueError: the generator has no such layer, or the label also reaches the image
@@ -59,21 +63,25 @@ def split_at_embedding(generator):
             f"Invalid value for argument `generator`. Received: generator={generator.name!r} "
             f"without a keras.layers.Embedding named {EMBEDDING_LAYER!r}. Expected a "
             "generator from cwgan.build_generator or cwgan.build_mlp_generator.")
+    embeddings = [layer] + [lyr for lyr in generator.layers
+                            if isinstance(lyr, keras.layers.Embedding) and lyr is not layer]
     try:
-        tail = keras.Model([generator.inputs[0], layer.output], generator.output)
+        tail = keras.Model([generator.inputs[0]] + [e.output for e in embeddings],
+                           generator.output)
     except ValueError:
         raise ValueError(
             f"Invalid value for argument `generator`. Received: generator={generator.name!r}, "
-            f"whose label reaches the image other than through {EMBEDDING_LAYER!r}. Expected "
-            "the label embedding to be the label's only path.") from None
-    return layer, tail
+            f"whose label reaches the image other than through {EMBEDDING_LAYER!r} (and "
+            "class-conditional batch norm's embeddings). Expected the label embeddings to be "
+            "the label's only paths.") from None
+    return embeddings, tail
 
 
 def morph_images(generator, noise, label_from, label_to, steps):
     """Images of each noise row as the label embedding moves from one class to another.
 
     Args:
-        generator: as for `split_at_embedding`.
+        generator: as for `split_at_embeddings`.
         noise: float32 `(n, latent_dim)`, one row of the grid each.
         label_from: the class index at step 0.
         label_to: the class index at the last step.
@@ -84,13 +92,16 @@ def morph_images(generator, noise, label_from, label_to, steps):
         the first and last columns are the generator's images of `label_from` and
         `label_to` for the same noise.
     """
-    embedding, tail = split_at_embedding(generator)
-    ends = keras.ops.convert_to_numpy(embedding(np.array([label_from, label_to], np.int32)))
+    embeddings, tail = split_at_embeddings(generator)
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
-    embedded = (1.0 - t) * ends[0].astype(np.float32) + t * ends[1].astype(np.float32)
     n = len(noise)
-    images = tail([np.repeat(noise, steps, axis=0),
-                   np.tile(embedded, (n, 1)).astype(ends.dtype)], training=False)
+    embedded = []
+    for embedding in embeddings:
+        ends = keras.ops.convert_to_numpy(embedding(np.array([label_from, label_to],
+                                                             np.int32)))
+        line = (1.0 - t) * ends[0].astype(np.float32) + t * ends[1].astype(np.float32)
+        embedded.append(np.tile(line, (n, 1)).astype(ends.dtype))
+    images = tail([np.repeat(noise, steps, axis=0)] + embedded, training=False)
     images = unit_images(images)
     return images.reshape((n, steps) + images.shape[1:])
 

@@ -88,7 +88,11 @@ class TrainConfig:
     width: Optional[int] = 32
     conditioning: str = "projection"
     upsampling: str = "transpose"
-    generator_conditioning: str = "input"
+    # None: as the data's images say (`with_data_defaults`): "norm" for colour images (each
+    # class its own batch-norm scale and offset: ahead at equal steps on coloured digits
+    # and garments, docs/recipe.md, ninth round), "input" for grey ones (level on grey
+    # garments, a little behind on grey digits) and for the mlp (no maps to normalise).
+    generator_conditioning: Optional[str] = None
     # None: "conv" for the dcgan networks (a full-size convolution makes the image: ahead
     # at equal steps on grey and colour data, docs/recipe.md, seventh round); the mlp has
     # no maps, so "upsample", which it ignores.
@@ -188,6 +192,8 @@ class TrainConfig:
                  else "batch")
         if self.generator_output is None:
             set_("generator_output", "upsample" if self.architecture == "mlp" else "conv")
+        if self.generator_conditioning is None and self.architecture == "mlp":
+            set_("generator_conditioning", "input")
         if self.clip_value is None:
             set_("clip_value", BATCH_NORM_CLIP if self.critic_norm == "batch" else CLIP)
         set_("clip_value", check_positive_float("clip_value", self.clip_value))
@@ -211,7 +217,8 @@ class TrainConfig:
                               ("generator_conditioning", GENERATOR_CONDITIONINGS),
                               ("generator_output", GENERATOR_OUTPUTS),
                               ("critic_norm", CRITIC_NORMS), ("optimizer", OPTIMIZERS)):
-            if getattr(self, name) not in choices:
+            if getattr(self, name) not in choices and not (
+                    name == "generator_conditioning" and self.generator_conditioning is None):
                 raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
                                  f"{getattr(self, name)!r}. Expected one of {choices}.")
 
@@ -265,10 +272,21 @@ def _data_shape(config, data):
     return shape, CLASS_NAMES[config.dataset]
 
 
+def with_data_defaults(config, image_shape):
+    """`config` with the options that it leaves to the data (None) set for images of
+    `image_shape`: `generator_conditioning` "norm" for colour images, "input" for grey ones
+    (see `TrainConfig`)."""
+    if config.generator_conditioning is not None:
+        return config
+    return dataclasses.replace(
+        config, generator_conditioning="norm" if image_shape[-1] == 3 else "input")
+
+
 def _new_model(config, jit_compile, data=None):
     """A new compiled `ConditionalWGAN` as `config` says, shaped for `data`, with this XLA
     setting."""
     image_shape, class_names = _data_shape(config, data)
+    config = with_data_defaults(config, image_shape)
     # The dtype policy only matters while layers are built; saved layers keep theirs.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
@@ -319,8 +337,9 @@ def resolve_jit_compile(config, data=None):
 def auto_jit_compile(config, data=None):
     """`(jit_compile, record)`: what "auto" chooses for `config`'s step on `data`'s shape
     on this machine, measured or cached (`cwgan.training.xla.choose_jit_compile`)."""
-    shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
     image_shape, class_names = _data_shape(config, data)
+    config = with_data_defaults(config, image_shape)
+    shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
     if (image_shape, len(class_names)) != (IMAGE_SHAPE, 10):  # MNIST's keys stay as they were
         shape |= {"image_shape": list(image_shape), "num_classes": len(class_names)}
     classes = config.digits or tuple(range(len(class_names)))
@@ -345,9 +364,10 @@ def build_model(config=None, data=None):
     ```
     """
     config = config or TrainConfig()
+    image_shape, class_names = _data_shape(config, data)
+    config = with_data_defaults(config, image_shape)
     if config.digits is None:
-        config = dataclasses.replace(config, digits=tuple(range(len(_data_shape(
-            config, data)[1]))))
+        config = dataclasses.replace(config, digits=tuple(range(len(class_names))))
     jit_compile = resolve_jit_compile(config, data)
     keras.utils.set_random_seed(config.seed)  # after the timing's throwaway models
     return _new_model(config, jit_compile, data)
@@ -493,8 +513,8 @@ def prepare(config):
     chief = strategy.extended.should_checkpoint
     data = load_data(config.dataset, config.data_dir, config.digits,
                      image_size=config.image_size, data_cache=config.data_cache)
-    config = dataclasses.replace(config, digits=parse_digits(config.digits,
-                                                             data.num_classes))
+    config = dataclasses.replace(with_data_defaults(config, data.image_shape),
+                                 digits=parse_digits(config.digits, data.num_classes))
     steps_per_pass(len(data), config.batch_size, config.n_critic)  # raises if too few
     if chief:
         check_writable(config.checkpoint_dir, "checkpoint_dir")
