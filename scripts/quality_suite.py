@@ -10,8 +10,8 @@ A recipe is NAME:FLAGS, the flags of `python -m cwgan.train` that differ from it
 defaults ("default:" is the defaults). Every run is `python -m cwgan.train` for exactly
 --steps steps (--nofit_to_time: the same schedule, the decay to 0 included, on every
 machine), then `python -m cwgan.evaluate`; each is one process at a time (two would share
-the cores). Runs go to <out>/<recipe>/<data>_seed<N>/; one that has its eval.json is not
-run again, so an interrupted suite continues where it stopped, and the evaluator's
+the cores). Runs go to <out>/<recipe>/<data>_seed<N>/ (not by steps: give each --steps
+its own --out); one that has its eval.json is not run again, so an interrupted suite continues where it stopped, and the evaluator's
 classifiers stay cached (~/.cache/cwgan): a rerun costs only training.
 
 The data sets (written once into <out>/data/, from the bundled MNIST and Fashion-MNIST,

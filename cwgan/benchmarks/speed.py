@@ -562,10 +562,8 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
                 make(width, n_critic, jit, stock_critic=True), dataset)
             steppers[f"upsample_output_xla_{'on' if jit else 'off'}"] = FastPath(
                 make(width, n_critic, jit, generator_output="upsample"), dataset)
-            for label_path in ("input", "norm"):  # the generator's conditioning
-                steppers[f"{label_path}_conditioning_xla_{'on' if jit else 'off'}"] = \
-                    FastPath(make(width, n_critic, jit, generator_conditioning=label_path),
-                             dataset)
+            steppers[f"norm_conditioning_xla_{'on' if jit else 'off'}"] = FastPath(
+                make(width, n_critic, jit, generator_conditioning="norm"), dataset)
     textbook_model = make(width, n_critic, False)
     steppers["textbook"] = TextbookLoop(textbook_model, images, labels, batch_size)
     timed = {name: {"compile_seconds": c, **rates(t)}
@@ -595,8 +593,9 @@ def run_bench(batch_size=TrainConfig.batch_size, n_critic=TrainConfig.n_critic,
             **_ratios(timed, "fast", "upsample_output", (
                 "seconds_per_iteration", "upsample_seconds_per_iteration",
                 "cost_vs_upsample"))}
+        # Against the fast path: on MNIST's grey images the recipe's label is at the input.
         result["generator_conditioning"] = _ratios(
-            timed, "norm_conditioning", "input_conditioning", (
+            timed, "norm_conditioning", "fast", (
                 "norm_seconds_per_iteration", "input_seconds_per_iteration",
                 "cost_norm_vs_input"))
     textbook = timed["textbook"]

@@ -88,10 +88,10 @@ class TrainConfig:
     width: Optional[int] = 32
     conditioning: str = "projection"
     upsampling: str = "transpose"
-    # None: as the data's images say (`with_data_defaults`): "norm" for colour images (each
-    # class its own batch-norm scale and offset: ahead at equal steps on coloured digits
-    # and garments, docs/recipe.md, ninth round), "input" for grey ones (level on grey
-    # garments, a little behind on grey digits) and for the mlp (no maps to normalise).
+    # None: as the data's images say (`with_data_defaults`): "norm" for colour images with
+    # the dcgan networks (each class its own batch-norm scale and offset: ahead at equal
+    # steps on colour data, docs/recipe.md, ninth round), else "input" (not ahead on grey
+    # data; the mlp has no maps to normalise).
     generator_conditioning: Optional[str] = None
     # None: "conv" for the dcgan networks (a full-size convolution makes the image: ahead
     # at equal steps on grey and colour data, docs/recipe.md, seventh round); the mlp has
@@ -192,8 +192,6 @@ class TrainConfig:
                  else "batch")
         if self.generator_output is None:
             set_("generator_output", "upsample" if self.architecture == "mlp" else "conv")
-        if self.generator_conditioning is None and self.architecture == "mlp":
-            set_("generator_conditioning", "input")
         if self.clip_value is None:
             set_("clip_value", BATCH_NORM_CLIP if self.critic_norm == "batch" else CLIP)
         set_("clip_value", check_positive_float("clip_value", self.clip_value))
@@ -214,11 +212,11 @@ class TrainConfig:
                              "least 2 that divides batch_size.")
         for name, choices in (("architecture", ARCHITECTURES),
                               ("conditioning", CONDITIONINGS), ("upsampling", UPSAMPLINGS),
-                              ("generator_conditioning", GENERATOR_CONDITIONINGS),
+                              # None: left to the data (`with_data_defaults`)
+                              ("generator_conditioning", GENERATOR_CONDITIONINGS + (None,)),
                               ("generator_output", GENERATOR_OUTPUTS),
                               ("critic_norm", CRITIC_NORMS), ("optimizer", OPTIMIZERS)):
-            if getattr(self, name) not in choices and not (
-                    name == "generator_conditioning" and self.generator_conditioning is None):
+            if getattr(self, name) not in choices:
                 raise ValueError(f"Invalid value for argument `{name}`. Received: {name}="
                                  f"{getattr(self, name)!r}. Expected one of {choices}.")
 
@@ -274,19 +272,19 @@ def _data_shape(config, data):
 
 def with_data_defaults(config, image_shape):
     """`config` with the options that it leaves to the data (None) set for images of
-    `image_shape`: `generator_conditioning` "norm" for colour images, "input" for grey ones
-    (see `TrainConfig`)."""
+    `image_shape`: `generator_conditioning` "norm" for colour images with the dcgan
+    networks, else "input" (see `TrainConfig`)."""
     if config.generator_conditioning is not None:
         return config
-    return dataclasses.replace(
-        config, generator_conditioning="norm" if image_shape[-1] == 3 else "input")
+    colour_maps = image_shape[-1] == 3 and config.architecture == "dcgan"
+    return dataclasses.replace(config,
+                               generator_conditioning="norm" if colour_maps else "input")
 
 
 def _new_model(config, jit_compile, data=None):
-    """A new compiled `ConditionalWGAN` as `config` says, shaped for `data`, with this XLA
-    setting."""
+    """A new compiled `ConditionalWGAN` as `config` (through `with_data_defaults`) says,
+    shaped for `data`, with this XLA setting."""
     image_shape, class_names = _data_shape(config, data)
-    config = with_data_defaults(config, image_shape)
     # The dtype policy only matters while layers are built; saved layers keep theirs.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16" if config.mixed_precision else "float32")
