@@ -5,6 +5,8 @@ prints one table of the evaluator's figures (docs/recipe.md, seventh round).
     python scripts/quality_suite.py --steps=3000 --seeds=0,1 \
         --recipe=default: --recipe=ln:--critic_norm=layer --data=colour_class,fashion_rgb32
     python scripts/quality_suite.py --table_only          # the table of what has run
+    python scripts/quality_suite.py --out=runs/suite24k --steps=24000 --curve_every=3000 \
+        --data=colour_class                               # and figures along the run
 
 A recipe is NAME:FLAGS, the flags of `python -m cwgan.train` that differ from its
 defaults ("default:" is the defaults). Every run is `python -m cwgan.train` for exactly
@@ -57,6 +59,13 @@ _N_PER_CLASS = flags.DEFINE_integer("n_per_class", 500, "Samples per class to ju
 _FOLDER_IMAGES = flags.DEFINE_integer("folder_images", 20_000, "Training images of each "
                                       "folder data set (the test split: all).",
                                       lower_bound=100)
+_CURVE_EVERY = flags.DEFINE_integer(
+    "curve_every", 0, "Also evaluate every N steps along each run (`--eval_every`, "
+    "--curve_n_per_class samples a class; a multiple of 500) and print each run's figures "
+    "against steps, as ratios to the floor's at that sample size. 0: only the end.",
+    lower_bound=0)
+_CURVE_N_PER_CLASS = flags.DEFINE_integer("curve_n_per_class", 200, "Samples per class of "
+                                          "the evaluations along a run.", lower_bound=20)
 _TABLE_ONLY = flags.DEFINE_bool("table_only", False, "Print the table of the runs that have "
                                 "an evaluation; train nothing.")
 
@@ -117,6 +126,9 @@ def run_one(directory, flags_, seed):
     train = [sys.executable, "-m", "cwgan.train", "--digits", f"--steps={_STEPS.value}",
              "--nofit_to_time", "--steps_per_epoch=500", "--checkpoint_every=0",
              "--grid_every=500", f"--seed={seed}", f"--checkpoint_dir={directory}"] + flags_
+    if _CURVE_EVERY.value:
+        train += [f"--eval_every={_CURVE_EVERY.value}",
+                  f"--eval_n_per_class={_CURVE_N_PER_CLASS.value}"]
     start = time.monotonic()
     with open(os.path.join(directory, "train.log"), "w") as log:
         subprocess.run(train, stdout=log, stderr=subprocess.STDOUT, check=True)
@@ -127,6 +139,13 @@ def run_one(directory, flags_, seed):
         found = subprocess.run(evaluate, stdout=subprocess.PIPE, stderr=log, check=True,
                                text=True).stdout
     report = json.loads(found) | {"train_seconds": seconds}
+    if _CURVE_EVERY.value:
+        # The floor at the curve's sample size (FD and the k-NN measures depend on it).
+        evaluate[-1] = f"--n_per_class={_CURVE_N_PER_CLASS.value}"
+        with open(os.path.join(directory, "eval.log"), "a") as log:
+            found = subprocess.run(evaluate, stdout=subprocess.PIPE, stderr=log, check=True,
+                                   text=True).stdout
+        report["curve_floor"] = json.loads(found)["real"]
     tmp = result + ".tmp"
     with open(tmp, "w") as f:
         json.dump(report, f)
@@ -185,6 +204,33 @@ def table(out, recipes, data, seeds):
     return "\n".join(lines)
 
 
+def curve_table(out, recipes, data, seeds):
+    """The Markdown table of the evaluations along each run (`--curve_every`), one row per
+    evaluation; empty when no run has them."""
+    columns = ("FD", "FDc", "P", "R", "C", "acc", "TV", "tone")
+    lines = ["| recipe | data | seed | steps | " + " | ".join(columns) + " |",
+             "|---" * (len(columns) + 4) + "|"]
+    for name in recipes:
+        for d in data:
+            for seed in seeds:
+                directory = os.path.join(out, name, f"{d}_seed{seed}")
+                path = os.path.join(directory, "eval.json")
+                if not os.path.exists(path):
+                    continue
+                report = json.load(open(path))
+                if "curve_floor" not in report:
+                    continue
+                with open(os.path.join(directory, "metrics.jsonl")) as f:
+                    records = [json.loads(line) for line in f if '"fd"' in line]
+                for record in records:
+                    row = figures({"generator": record, "real": report["curve_floor"]})
+                    lines.append(f"| {name} | {d} | {seed} | {record['generator_iterations']} | "
+                                 + " | ".join("-" if row[k] is None else f"{row[k]:.2f}"
+                                              if _MEASURES[k][1] else f"{row[k]:.3f}"
+                                              for k in columns) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}", exitcode=2)
@@ -194,6 +240,9 @@ def main(argv):
                              exitcode=2)
     if _STEPS.value % 500:
         raise app.UsageError(f"--steps={_STEPS.value} is not a multiple of 500.", exitcode=2)
+    if _CURVE_EVERY.value % 500:
+        raise app.UsageError(f"--curve_every={_CURVE_EVERY.value} is not a multiple of 500.",
+                             exitcode=2)
     recipes = {}
     for recipe in _RECIPES.value:
         name, sep, flags_ = recipe.partition(":")
@@ -218,6 +267,10 @@ def main(argv):
                     except subprocess.CalledProcessError as e:
                         print(f"  failed ({e.returncode}): see {directory}/*.log", flush=True)
     print(table(out, list(recipes), _DATA.value, _SEEDS.value))
+    curves = curve_table(out, list(recipes), _DATA.value, _SEEDS.value)
+    if curves:
+        print("\nAlong the runs (the floor at --curve_n_per_class samples a class):")
+        print(curves)
 
 
 if __name__ == "__main__":
