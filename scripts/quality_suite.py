@@ -27,7 +27,8 @@ The data sets (written once into <out>/data/, from the bundled MNIST and Fashion
 
 The table gives FD and within-class FD as multiples of the real floor's, precision,
 recall, density and coverage as shares of the floor's (1 is as good as held-out real
-images), the judge's class accuracy and KID, and two pixel measures as multiples of the
+images), the judge's class accuracy (acc) and, on colour images, its shape judge's
+(shape: the class read from the shape alone, see `cwgan.evaluation.judge`), KID, and two pixel measures as multiples of the
 floor's (1 is as real): TV, the roughness (above 1: speckle or a regular texture, below:
 blur), and tone, the spread of a class's images in overall colour (below 1: every image
 of a class in the same colours). One row per run and, with several seeds, their mean;
@@ -155,7 +156,8 @@ def run_one(directory, flags_, seed):
 # Each column's measure, and whether it is shown as a ratio to the floor's.
 _MEASURES = {"FD": ("fd", True), "FDc": ("fd_class_mean", True), "P": ("precision", True),
              "R": ("recall", True), "D": ("density", True), "C": ("coverage", True),
-             "acc": ("cond_acc", False), "KID": ("kid", False), "TV": ("roughness", True),
+             "acc": ("cond_acc", False), "shape": ("cond_acc_shape", False),
+             "KID": ("kid", False), "TV": ("roughness", True),
              "tone": ("tone_spread", True)}
 COLUMNS = tuple(_MEASURES)
 
@@ -207,7 +209,7 @@ def table(out, recipes, data, seeds):
 def curve_table(out, recipes, data, seeds):
     """The Markdown table of the evaluations along each run (`--curve_every`), one row per
     evaluation; empty when no run has them."""
-    columns = ("FD", "FDc", "P", "R", "C", "acc", "TV", "tone")
+    columns = ("FD", "FDc", "P", "R", "C", "acc", "shape", "TV", "tone")
     lines = ["| recipe | data | seed | steps | " + " | ".join(columns) + " |",
              "|---" * (len(columns) + 4) + "|"]
     for name in recipes:

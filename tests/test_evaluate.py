@@ -44,6 +44,9 @@ def test_evaluate_reports_generator_and_real_floor(checkpoint_37, data_dir, tmp_
             assert 0 <= m[key] <= 1, key
         assert m["density"] >= 0 and m["kid_std"] >= 0 and np.isfinite(m["kid"])
     assert result["generator"]["n"] == 40
+    # Grey digits: cond_acc is the shape's already; no second, shape-only judge.
+    assert result["generator"]["cond_acc_shape"] is None
+    assert not (tmp_path / "judge_shape.keras").exists()
     # Which real images each part uses, named: the test split, the training set's halves.
     sources = result["real_images"]
     assert sources["classifier"].startswith(f"all 100 images of the test split "
@@ -248,11 +251,51 @@ def test_a_colour_folder_run_is_judged_on_its_own_held_out_images(colour_checkpo
     held_out = cwgan.load_data(data_dir=colour_folder, split="test")
     assert result["real_images"]["classifier"].startswith(
         f"all {len(held_out)} held-out images ({colour_folder} (test)")
-    # The classifier is cached under the held-out images' shape and content hash.
+    # The classifier is cached under the held-out images' shape and content hash, the
+    # shape judge of colour images beside it.
     path = default_classifier_path("folder", held_out)
     assert os.path.isfile(path)
     assert f"32x32x3_{held_out.info['sha256'][:16]}" in os.path.basename(path)
+    assert os.path.isfile(path.replace(".keras", "_shape.keras"))
+    for side in ("generator", "real"):
+        m = result[side]
+        assert 0 <= m["cond_acc_shape"] <= 1
+        assert set(m["cond_acc_shape_per_class"]) == digits
     json.dumps(result)
+
+
+def test_the_shape_judge_sees_neither_colour_nor_polarity():
+    from cwgan.data.demo import class_colours
+    from cwgan.evaluation.judge import Judge, build_classifier, shape_view
+
+    images, labels = load_mnist(data_dir=TEST_DATA)
+    ink_share = (images[:20] + 1.0) / 2  # (20, 28, 28, 1) in [0, 1]
+    labels = labels[:20]
+
+    def colour(seed):  # ink and paper colours per class, as cwgan.coloured_digits draws
+        ink, paper = class_colours(10, seed)
+        rgb = paper[labels, None, None] * (1 - ink_share) + ink[labels, None, None] * ink_share
+        return (2 * rgb - 1).astype(np.float32)
+
+    # The same digits in two colourings: other ink and paper per class, and in the
+    # second some classes light on dark where the first has them dark on light.
+    first, second = colour(0), colour(1)
+    a, b = np.asarray(shape_view(first)), np.asarray(shape_view(second))
+    assert a.shape == (20, 28, 28, 1)
+    np.testing.assert_allclose(a.mean((1, 2, 3)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(a.std((1, 2, 3)), 1.0, atol=1e-3)
+    same_sign = np.abs(a - b).max((1, 2, 3)) < 1e-3
+    flipped = np.abs(a + b).max((1, 2, 3)) < 1e-3
+    assert np.all(same_sign | flipped) and flipped.any()
+    # The judge reads both polarities: two colourings of a shape get the same answer,
+    # where the colour classifier's differ.
+    keras.utils.set_random_seed(0)
+    judge = Judge(build_classifier((28, 28, 3), 10), first, labels, first, labels,
+                  shape_classifier=build_classifier((28, 28, 1), 10))
+    np.testing.assert_allclose(judge.shape_probabilities(first),
+                               judge.shape_probabilities(second), atol=1e-5)
+    assert not np.allclose(judge.classifier.predict(first, verbose=0),
+                           judge.classifier.predict(second, verbose=0), atol=1e-3)
 
 
 def test_another_folder_gets_its_own_classifier_and_its_class_names(colour_folder,

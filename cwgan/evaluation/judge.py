@@ -23,6 +23,13 @@ A CNN classifier, trained by cwgan on real images the generator never sees, judg
   - `cond_acc`: the fraction of samples the classifier puts in the requested class, and
     the same per class (per-class figures are keyed by the class's name: "0".."9" for
     digits, the class folder's name for a folder).
+  - `cond_acc_shape` (colour images only; None for grey ones, whose `cond_acc` already
+    judges the shape): the same by a second classifier that sees only the shape
+    (`shape_view`: brightness, each image standardised, either polarity), trained on the
+    same images. Where a class has its own colours, the first classifier can name it by
+    colour alone and `cond_acc` is about 1 whatever the shapes; this one asks whether the
+    shape is the class's. Its floor (`real`) says how far shape alone tells the classes
+    apart in the data.
   - `fd`: the Fréchet distance between Gaussian fits of the features of the samples and
     of the reference (all classes), and `fd_per_class` / `fd_class_mean` within each
     class (collapse inside a class shows there, not in the overall figure).
@@ -110,6 +117,26 @@ def _first_per_class(labels, classes, n):
     return np.concatenate([np.flatnonzero(labels == c)[:n] for c in classes])
 
 
+# ITU-R BT.601 luma: the brightness that `shape_view` keeps of a colour image.
+LUMA = (0.299, 0.587, 0.114)
+
+
+def shape_view(images):
+    """What the shape judge sees of colour images `(n, h, w, 3)` in [-1, 1]: each pixel's
+    brightness (`LUMA`), each image shifted and scaled to mean 0 and standard deviation 1,
+    `(n, h, w, 1)`. Neither an image's colours nor its overall brightness or contrast are
+    left; only where it is lighter or darker. (The judge also reads every image at both
+    polarities, so light-on-dark and dark-on-light are the same shape.) Numpy arrays or
+    tensors."""
+    from keras import ops
+    luma = ops.sum(ops.convert_to_tensor(images, "float32")
+                   * ops.convert_to_tensor(LUMA, "float32"), axis=-1, keepdims=True)
+    centred = luma - ops.mean(luma, axis=(1, 2, 3), keepdims=True)
+    # A flat image stays flat (0), not noise blown up to unit variance.
+    spread = ops.maximum(ops.std(centred, axis=(1, 2, 3), keepdims=True), 0.01)
+    return centred / spread
+
+
 def _new_classifier(seed, steps, input_shape=IMAGE_SHAPE, num_classes=NUM_CLASSES):
     """`build_classifier(input_shape, num_classes)`, seeded and compiled (Adam 2e-3 with a
     cosine decay over `steps`, cross-entropy, accuracy)."""
@@ -195,7 +222,7 @@ def train_classifier(path, images, labels, epochs=CLASSIFIER_EPOCHS, seed=0, ver
     return _save(path, model)
 
 
-def train_classifier_on_data(path, data, epochs=None, seed=0, verbose=0):
+def train_classifier_on_data(path, data, epochs=None, seed=0, verbose=0, shape_only=False):
     """Trains the judge on `data` (an `ImageData`: the held-out images of a folder, or
     another data set's test split), saves it to `path`; returns the model.
 
@@ -206,6 +233,8 @@ def train_classifier_on_data(path, data, epochs=None, seed=0, verbose=0):
     Args:
         epochs: passes over `data`. Defaults to `CLASSIFIER_EPOCHS`, or more when `data`
             is small: at least `CLASSIFIER_MIN_STEPS` batches.
+        shape_only: the shape judge of colour images: it learns from `shape_view` of
+            the images, each at a random polarity, and takes one channel.
     """
     import tensorflow as tf
 
@@ -214,10 +243,10 @@ def train_classifier_on_data(path, data, epochs=None, seed=0, verbose=0):
     if epochs is None:
         epochs = max(CLASSIFIER_EPOCHS, -(-CLASSIFIER_MIN_STEPS // steps_per_epoch))
     epochs = check_int("epochs", epochs, minimum=1)
-    model = _new_classifier(seed, epochs * steps_per_epoch, data.image_shape,
-                            data.num_classes)
-    augment = _augmentation(seed, black_outside=data.image_shape[-1] == 1)
     shape = tuple(data.image_shape)
+    model = _new_classifier(seed, epochs * steps_per_epoch,
+                            shape[:-1] + (1,) if shape_only else shape, data.num_classes)
+    augment = _augmentation(seed, black_outside=shape[-1] == 1 and not shape_only)
     if data.in_memory:
         ds = tf.data.Dataset.from_tensor_slices((data.images, data.labels))
         ds = ds.shuffle(len(data), seed=seed).batch(batch_size)
@@ -227,6 +256,15 @@ def train_classifier_on_data(path, data, epochs=None, seed=0, verbose=0):
         ds = ds.shuffle(len(data), seed=seed)
         ds = ds.map(lambda p, b: (read_image(p, shape, data.resize), b),
                     num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    if shape_only:
+        signs = tf.random.Generator.from_seed(seed)
+
+        def view(a, b):  # each image at a random polarity
+            flip = signs.uniform((tf.shape(a)[0], 1, 1, 1)) < 0.5
+            x = shape_view(a)
+            return tf.where(flip, -x, x), b
+
+        ds = ds.map(view)
     # One Keras epoch of all the passes: a small set's many passes cost no epoch overhead.
     ds = ds.map(lambda a, b: (augment(a, training=True), b)).repeat().prefetch(2)
     model.fit(ds, epochs=1, steps_per_epoch=epochs * steps_per_epoch, verbose=verbose,
@@ -251,12 +289,14 @@ class Judge:
     `make_judge`). `real_images` says in words which real images each part uses: the
     classifier's training data, the reference, and the floor. `class_names` name the
     classifier's classes (label i is `class_names[i]`; default "0", "1", ...); the
-    per-class figures are keyed by them.
+    per-class figures are keyed by them. `shape_classifier`, for colour images, is the
+    shape judge (`cond_acc_shape`): a classifier of `shape_view` images.
     """
 
     def __init__(self, classifier, train_images, train_labels, held_images, held_labels,
-                 real_images=None, class_names=None):
+                 real_images=None, class_names=None, shape_classifier=None):
         self.classifier = classifier
+        self.shape_classifier = shape_classifier
         self.real_images = real_images or {}
         self.image_shape = tuple(classifier.inputs[0].shape[1:])
         self.num_classes = int(classifier.outputs[0].shape[-1])
@@ -311,6 +351,15 @@ class Judge:
         side, each layer scaled to the same total variance on the reference."""
         layers, probs = self._layer_features(images)
         return self._scaled(layers), probs
+
+    def shape_probabilities(self, images):
+        """The shape judge's class probabilities of colour `images` in [-1, 1]: the mean
+        of its outputs for `shape_view` of each image and of its negative, so that a
+        shape is judged alike light on dark and dark on light."""
+        view = np.asarray(shape_view(images))
+        batch_size = _batch_size(self.image_shape)
+        return (self.shape_classifier.predict(view, batch_size=batch_size, verbose=0)
+                + self.shape_classifier.predict(-view, batch_size=batch_size, verbose=0)) / 2
 
     def _scaled(self, layers):
         return np.concatenate([f * s for f, s in zip(layers, self._scales)], 1)
@@ -368,7 +417,14 @@ class Judge:
             "memorisation": float(np.mean(nn < self.memorisation_threshold)),
             "roughness": roughness(images),
             "tone_spread": tone_spread(images, labels),
+            "cond_acc_shape": None,
+            "cond_acc_shape_per_class": None,
         }
+        if self.shape_classifier is not None:
+            right = np.argmax(self.shape_probabilities(images), 1) == labels
+            result["cond_acc_shape"] = float(right.mean())
+            result["cond_acc_shape_per_class"] = {name[c]: float(right[labels == c].mean())
+                                                  for c in classes}
         result.update(self._sample_measures(feats, labels))
         return result
 
@@ -536,22 +592,29 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
         classifier_path = classifier_path or default_classifier_path(dataset)
         classifier = load_classifier(classifier_path, test_images, test_labels, seed,
                                      classifier_epochs)
+        shape_classifier = None  # grey digits: cond_acc already judges the shape
         about_classifier = (f"all {len(test_images)} images of the test split "
                             f"({test_source}); its accuracy is measured on the floor")
     else:
         held_out = load_real_images(dataset, data_dir, None, "test", image_size)
         fewest, scarcest = _check_held_out(held_out, train)
         classifier_path = classifier_path or default_classifier_path(dataset, held_out)
-        if os.path.exists(classifier_path):
-            classifier = keras.saving.load_model(classifier_path, safe_mode=True)
-        else:  # in memory for training, if it fits
+        shape_path = shape_classifier_path(classifier_path)
+        paths = [classifier_path] + ([shape_path] if train.image_shape[-1] == 3 else [])
+        if not all(os.path.exists(path) for path in paths):  # in memory, if it fits
             held_out = load_real_images(dataset, data_dir, None, "test", image_size,
                                         data_cache="auto")
-            logger.info("Training the judge's classifier on %d held-out images of %s "
-                        "(once; cached as %s).", len(held_out), held_out.info["source"],
-                        classifier_path)
-            classifier = train_classifier_on_data(classifier_path, held_out,
-                                                  classifier_epochs, seed)
+        models = []
+        for path in paths:
+            if os.path.exists(path):
+                models.append(keras.saving.load_model(path, safe_mode=True))
+                continue
+            logger.info("Training the judge's %s on %d held-out images of %s (once; "
+                        "cached as %s).", "shape classifier" if path == shape_path else
+                        "classifier", len(held_out), held_out.info["source"], path)
+            models.append(train_classifier_on_data(path, held_out, classifier_epochs, seed,
+                                                   shape_only=path == shape_path))
+        classifier, shape_classifier = models[0], (models[1:] or [None])[0]
         about_classifier = (f"all {len(held_out)} held-out images ({held_out.info['source']}"
                             f", sha256 {held_out.info['sha256'][:12]}; the fewest of a "
                             f"class: {fewest}, of {scarcest!r}); its accuracy is measured "
@@ -584,7 +647,7 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
                  "n_per_class per class; CAS is tested on all of them",
     }
     return Judge(classifier, ref_images, ref_labels, held_images, held_labels, real_images,
-                 train.class_names)
+                 train.class_names, shape_classifier)
 
 
 def default_classifier_path(dataset="mnist", held_out=None):
@@ -601,6 +664,13 @@ def default_classifier_path(dataset="mnist", held_out=None):
     shape = "x".join(str(d) for d in held_out.image_shape)
     return os.path.join(cache_dir(), f"classifier_{held_out.dataset}_{shape}_"
                                      f"{held_out.info['sha256'][:16]}_v{JUDGE_VERSION}.keras")
+
+
+def shape_classifier_path(classifier_path):
+    """Where the shape judge of colour images is cached: beside the classifier, its name
+    ending in `_shape.keras` (`classifier_..._v3.keras` -> `classifier_..._v3_shape.keras`)."""
+    root, ext = os.path.splitext(os.fspath(classifier_path))
+    return f"{root}_shape{ext or '.keras'}"
 
 
 def generate(generator, classes, latent_dim, n_per_class, seed=0):

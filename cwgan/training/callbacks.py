@@ -404,7 +404,8 @@ def _due(callback, epoch, every_n_epochs):
 class QualityEvaluation(keras.callbacks.Callback):
     """Evaluates the generator every N epochs and adds the figures to the epoch's logs.
 
-    The figures (`cond_acc`, `min_class_acc` (the worst class's), `fd`, `fd_class_mean`,
+    The figures (`cond_acc`, `min_class_acc` (the worst class's), `cond_acc_shape` (colour
+    images), `fd`, `fd_class_mean`,
     `memorisation`, `precision`, `recall`, `density`, `coverage`, `kid`, `roughness`,
     `tone_spread`; see `cwgan.evaluation.judge`) then appear in `History` and in
     `JsonlLogger`'s file; the full result, per class, is in `.last`. Put it before those
@@ -417,8 +418,8 @@ class QualityEvaluation(keras.callbacks.Callback):
         seed: the noise seed, the same at every evaluation. Defaults to 0.
     """
 
-    KEYS = ("cond_acc", "fd", "fd_class_mean", "memorisation", "precision", "recall",
-            "density", "coverage", "kid", "roughness", "tone_spread")
+    KEYS = ("cond_acc", "cond_acc_shape", "fd", "fd_class_mean", "memorisation",
+            "precision", "recall", "density", "coverage", "kid", "roughness", "tone_spread")
 
     def __init__(self, judge, every_n_epochs=5, n_per_class=200, seed=0):
         super().__init__()
@@ -436,7 +437,8 @@ class QualityEvaluation(keras.callbacks.Callback):
                                            self.model.latent_dim, self.judge,
                                            self.n_per_class, self.seed)
         for key in self.KEYS:
-            if self.last["generator"][key] is not None:  # None: too few reference images
+            # None: too few reference images, or (cond_acc_shape) grey images.
+            if self.last["generator"][key] is not None:
                 logs[key] = self.last["generator"][key]
         # Logs hold scalars only (Keras averages them); the worst class stands for the rest.
         logs["min_class_acc"] = min(self.last["generator"]["cond_acc_per_class"].values())
