@@ -66,10 +66,10 @@ _CURVE_EVERY = flags.DEFINE_integer(
     "against steps, as ratios to the floor's at that sample size. 0: only the end.",
     lower_bound=0)
 _CURVE_N_PER_CLASS = flags.DEFINE_integer(
-    "curve_n_per_class", 500, "Samples per class of the evaluations along a run. Recall and "
-    "coverage depend on it (fewer samples reach further: at 200 a generator's recall reads "
-    "about twice its figure at 500, the floor's hardly moves), so the default is the "
-    "evaluator's.", lower_bound=20)
+    "curve_n_per_class", 500, "Samples per class of the evaluations along a run. The "
+    "figures depend on it (at 200 the floor's FD is about three times its figure at 500, "
+    "so FD reads as a smaller multiple of it, and a generator's recall reads higher), so "
+    "the default is the evaluator's, which the table's other figures use.", lower_bound=20)
 _TABLE_ONLY = flags.DEFINE_bool("table_only", False, "Print the table of the runs that have "
                                 "an evaluation; train nothing.")
 
