@@ -66,10 +66,10 @@ _CURVE_EVERY = flags.DEFINE_integer(
     "against steps, as ratios to the floor's at that sample size. 0: only the end.",
     lower_bound=0)
 _CURVE_N_PER_CLASS = flags.DEFINE_integer(
-    "curve_n_per_class", 500, "Samples per class of the evaluations along a run. The "
-    "figures depend on it (at 200 the floor's FD is about three times its figure at 500, "
-    "so FD reads as a smaller multiple of it, and a generator's recall reads higher), so "
-    "the default is the evaluator's, which the table's other figures use.", lower_bound=20)
+    "curve_n_per_class", 500, "Samples per class of the evaluations along a run. FD and "
+    "the k-NN measures depend on the sample size (fewer samples: a larger floor FD, a "
+    "higher recall; docs/recipe.md, tenth round), so the default is the evaluator's, "
+    "which the table's other figures use.", lower_bound=20)
 _TABLE_ONLY = flags.DEFINE_bool("table_only", False, "Print the table of the runs that have "
                                 "an evaluation; train nothing.")
 
@@ -176,6 +176,13 @@ def figures(report):
     return out
 
 
+def _fmt(column, value):
+    """A table cell: a ratio to the floor with two decimals, else three; "-" for None."""
+    if value is None:
+        return "-"
+    return f"{value:.2f}" if _MEASURES[column][1] else f"{value:.3f}"
+
+
 def _mean(values):
     return None if None in values else float(np.mean(values))
 
@@ -184,11 +191,6 @@ def table(out, recipes, data, seeds):
     """The Markdown table of every run that has its evaluation."""
     lines = ["| recipe | data | seed | steps | " + " | ".join(COLUMNS) + " | s/step |",
              "|---" * (len(COLUMNS) + 5) + "|"]
-
-    def fmt(column, value):
-        if value is None:
-            return "-"
-        return f"{value:.2f}" if _MEASURES[column][1] else f"{value:.3f}"
 
     for name in recipes:
         for d in data:
@@ -201,11 +203,11 @@ def table(out, recipes, data, seeds):
                 rows.append(figures(report))
                 per_step = report["train_seconds"] / report["generator_iterations"]
                 lines.append(f"| {name} | {d} | {seed} | {report['generator_iterations']} | "
-                             + " | ".join(fmt(k, rows[-1][k]) for k in COLUMNS)
+                             + " | ".join(_fmt(k, rows[-1][k]) for k in COLUMNS)
                              + f" | {per_step:.3f} |")
             if len(rows) > 1:
                 lines.append(f"| {name} | {d} | mean | | " + " | ".join(
-                    fmt(k, _mean([r[k] for r in rows])) for k in COLUMNS) + " | |")
+                    _fmt(k, _mean([r[k] for r in rows])) for k in COLUMNS) + " | |")
     return "\n".join(lines)
 
 
@@ -230,9 +232,7 @@ def curve_table(out, recipes, data, seeds):
                 for record in records:
                     row = figures({"generator": record, "real": report["curve_floor"]})
                     lines.append(f"| {name} | {d} | {seed} | {record['generator_iterations']} | "
-                                 + " | ".join("-" if row[k] is None else f"{row[k]:.2f}"
-                                              if _MEASURES[k][1] else f"{row[k]:.3f}"
-                                              for k in columns) + " |")
+                                 + " | ".join(_fmt(k, row[k]) for k in columns) + " |")
     return "\n".join(lines) if len(lines) > 2 else ""
 
 

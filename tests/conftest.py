@@ -114,6 +114,12 @@ def colour_checkpoint(tmp_path_factory, colour_folder):
     return directory
 
 
+def class_norm_embeddings(generator):
+    """How many label embeddings `generator` has besides the one joined to the noise:
+    class-conditional batch norm's scales and offsets (0 without it)."""
+    return sum(isinstance(layer, keras.layers.Embedding) for layer in generator.layers) - 1
+
+
 def subprocess_env():
     """Environment for child Pythons: the repo importable, TF quiet, no checkpoint dir,
     the test session's cache directories (set above)."""

@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 import cwgan
-from conftest import TEST_DATA, cpu_only_env, cpu_only_module
+from conftest import TEST_DATA, class_norm_embeddings, cpu_only_env, cpu_only_module
 from cwgan.benchmarks import data as bench_data
 from cwgan.benchmarks.speed import (build_bench_model, canonical_op_type,
                                     measure_folder_pipeline, pipeline_lines)
@@ -88,13 +88,10 @@ def test_the_bench_times_the_recipes_networks():
     assert isinstance(upsample.generator.get_layer("image"), keras.layers.Conv2DTranspose)
     # MNIST's grey images: the label at the input only; class-conditional batch norm (the
     # colour images' recipe) is timed against it.
-    def per_class_embeddings(model):
-        return sum(isinstance(layer, keras.layers.Embedding)
-                   for layer in model.generator.layers) - 1
-    assert per_class_embeddings(model) == 0
+    assert class_norm_embeddings(model.generator) == 0
     norm = build_bench_model(width=4, n_critic=1, jit_compile=False,
                              generator_conditioning="norm")
-    assert per_class_embeddings(norm) > 0
+    assert class_norm_embeddings(norm.generator) > 0
     build_bench_model(width=4, n_critic=1, jit_compile=False, architecture="mlp")
 
 

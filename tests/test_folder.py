@@ -11,7 +11,7 @@ import pytest
 import cwgan
 from cwgan.data import loading as data_lib
 from cwgan.data import folder as folder_lib
-from conftest import TEST_DATA
+from conftest import TEST_DATA, class_norm_embeddings
 
 
 def _grey_digits(n=200):
@@ -96,9 +96,8 @@ def test_the_images_colour_picks_the_generator_conditioning(tmp_path):
     assert config.generator_conditioning is None  # left to the data
 
     def per_class_norms(config, folder):
-        generator = cwgan.build_model(config, cwgan.load_data(data_dir=folder)).generator
-        return sum(isinstance(layer, keras.layers.Embedding)
-                   for layer in generator.layers) - 1  # besides the noise's label embedding
+        return class_norm_embeddings(
+            cwgan.build_model(config, cwgan.load_data(data_dir=folder)).generator)
 
     assert per_class_norms(config, folders["grey"]) == 0
     assert per_class_norms(config, folders["colour"]) > 0

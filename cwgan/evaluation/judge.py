@@ -128,7 +128,7 @@ def shape_view(images):
     left; only where it is lighter or darker. (The judge also reads every image at both
     polarities, so light-on-dark and dark-on-light are the same shape.) Numpy arrays or
     tensors."""
-    from keras import ops
+    ops = keras.ops
     luma = ops.sum(ops.convert_to_tensor(images, "float32")
                    * ops.convert_to_tensor(LUMA, "float32"), axis=-1, keepdims=True)
     centred = luma - ops.mean(luma, axis=(1, 2, 3), keepdims=True)
@@ -614,7 +614,8 @@ def make_judge(classes, dataset="mnist", data_dir=None, classifier_path=None, se
                         "classifier", len(held_out), held_out.info["source"], path)
             models.append(train_classifier_on_data(path, held_out, classifier_epochs, seed,
                                                    shape_only=path == shape_path))
-        classifier, shape_classifier = models[0], (models[1:] or [None])[0]
+        classifier = models[0]
+        shape_classifier = models[1] if len(models) > 1 else None
         about_classifier = (f"all {len(held_out)} held-out images ({held_out.info['source']}"
                             f", sha256 {held_out.info['sha256'][:12]}; the fewest of a "
                             f"class: {fewest}, of {scarcest!r}); its accuracy is measured "

@@ -282,8 +282,8 @@ def with_data_defaults(config, image_shape):
 
 
 def _new_model(config, jit_compile, data=None):
-    """A new compiled `ConditionalWGAN` as `config` (through `with_data_defaults`) says,
-    shaped for `data`, with this XLA setting."""
+    """A new compiled `ConditionalWGAN` as `config` says (its data defaults already
+    resolved, `with_data_defaults`), shaped for `data`, with this XLA setting."""
     image_shape, class_names = _data_shape(config, data)
     # The dtype policy only matters while layers are built; saved layers keep theirs.
     previous = keras.config.dtype_policy()
