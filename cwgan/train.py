@@ -68,6 +68,10 @@ _LR_DECAY = flags.DEFINE_boolean(
     "lr_decay", TrainConfig.lr_decay,
     "Decay both learning rates linearly to 0 at --steps (set every "
     "step; docs/recipe.md). --nolr_decay keeps them constant.")
+_LR_DECAY_FRACTION = flags.DEFINE_float(
+    "lr_decay_fraction", TrainConfig.lr_decay_fraction,
+    "With --lr_decay, the share of the run, at its end, over which the rates fall to 0; "
+    "before it they stay constant. 1: from the first step.", lower_bound=0.0, upper_bound=1.0)
 _CONSTRAINT = flags.DEFINE_enum(
     "constraint", TrainConfig.constraint, ["clip", "gp"],
     "Critic constraint: weight clipping (the WGAN "
@@ -256,6 +260,7 @@ def main(argv):
             n_critic=_N_CRITIC.value, n_critic_warmup=_N_CRITIC_WARMUP.value,
             clip_value=_CLIP_VALUE.value,
             learning_rate=_LEARNING_RATE.value, lr_decay=_LR_DECAY.value,
+            lr_decay_fraction=_LR_DECAY_FRACTION.value,
             latent_dim=_LATENT_DIM.value,
             architecture=_ARCHITECTURE.value, width=_WIDTH.value,
             upsampling=_UPSAMPLING.value, ema=_EMA.value,

@@ -148,6 +148,20 @@ def test_lr_decay_falls_linearly_to_zero_at_the_last_step_and_follows_a_resume(t
     np.testing.assert_allclose(rates(8), [[r] * 2 for r in (5e-4, 3.75e-4, 2.5e-4, 1.25e-4)])
 
 
+def test_lr_decay_fraction_holds_the_rates_until_the_runs_last_share(tmp_path):
+    run = cwgan.training.run.prepare(cwgan.TrainConfig(**(TINY | dict(
+        steps=4, steps_per_epoch=1, learning_rate=1e-3, lr_decay_fraction=0.5,
+        critic_lr_ratio=2.0, checkpoint_dir=str(tmp_path)))))
+    seen = []
+    run.callbacks.append(keras.callbacks.LambdaCallback(on_epoch_end=lambda *_: seen.append(
+        [float(o.learning_rate.numpy()) for o in (run.model.g_optimizer,
+                                                  run.model.c_optimizer)])))
+    run.fit()
+    np.testing.assert_allclose(seen, [[1e-3, 2e-3]] * 3 + [[5e-4, 1e-3]])
+    saved = json.loads((tmp_path / "train_config.json").read_text())
+    assert saved["lr_decay_fraction"] == 0.5
+
+
 def test_a_corrupt_newest_checkpoint_is_named_and_the_one_before_used(tmp_path, caplog):
     config = cwgan.TrainConfig(steps=8, steps_per_epoch=4, checkpoint_every=2,
                                checkpoint_dir=str(tmp_path), **TINY)

@@ -135,6 +135,32 @@ def test_after_a_slow_spell_the_end_moves_later_and_the_run_uses_its_minutes():
     assert decay.rate(1200) == pytest.approx(before / 2) and decay.rate(1300) == 0.0
 
 
+def test_a_decay_over_the_last_quarter_holds_the_rate_then_falls_and_follows_a_moved_end():
+    decay = cwgan.LinearDecay(1.0, 1000, fraction=0.25)
+    assert [decay.rate(s) for s in (0, 500, 750)] == [1.0, 1.0, 1.0]
+    assert decay.rate(875) == pytest.approx(0.5) and decay.rate(1000) == 0.0
+    # Fitted to 800 steps while the rate is still constant: the fall spans 600..800.
+    assert decay.end_at(300, 800) == (300, 1.0)
+    assert decay.rate(599) == 1.0 and decay.rate(700) == pytest.approx(0.5)
+    # Moved earlier during the fall: a line from the step's rate to 0 at the new end.
+    assert decay.end_at(700, 740) == (700, pytest.approx(0.5))
+    assert decay.rate(720) == pytest.approx(0.25) and decay.rate(740) == 0.0
+    # Moved later during the fall: the rate never rises, and reaches 0 at the new end.
+    later = cwgan.LinearDecay(1.0, 1000, fraction=0.25)
+    later.end_at(900, 2000)
+    rates = [later.rate(s) for s in range(900, 2001, 50)]
+    assert rates[0] == pytest.approx(0.4) and rates[-1] == 0.0
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+
+
+@pytest.mark.parametrize("fraction", [0, -0.5, 1.5, float("nan"), True])
+def test_a_decay_fraction_outside_0_to_1_is_refused_by_name(fraction):
+    with pytest.raises(ValueError, match=r"lr_decay_fraction.*\(0, 1\]"):
+        cwgan.TrainConfig(lr_decay_fraction=fraction)
+    with pytest.raises(ValueError, match=r"fraction.*\(0, 1\]"):
+        cwgan.LinearDecay(1.0, 100, fraction=fraction)
+
+
 def test_fit_to_time_leaves_a_schedule_that_fits_alone():
     stopped, decay_steps, fits = _fit_run(60, [20] + [1] * 10)
     assert fits == [] and decay_steps == 60 and stopped == 60

@@ -18,7 +18,7 @@ from cwgan.evaluation.judge import evaluate_generator
 from cwgan.sampling.grids import save_grid
 from cwgan.training.checkpoints import (GENERATOR_CONFIG_FILE, read_json, save_checkpoint,
                                         save_generator)
-from cwgan.utils.checks import check_int, check_positive_float, check_seed
+from cwgan.utils.checks import check_fraction, check_int, check_positive_float, check_seed
 
 logger = logging.getLogger("cwgan")
 
@@ -287,7 +287,8 @@ class FitToTime(TimeLimit):
 
 
 class LinearDecay(keras.callbacks.Callback):
-    """Both optimizers' learning rate falls linearly, from `learning_rate` to 0 at `steps`.
+    """Both optimizers' learning rate falls linearly, from `learning_rate` to 0 at `steps`,
+    over the run's last `fraction` (all of it by default; before that it stays constant).
 
     Set before every training step from the model's step count (`train_steps`, saved in
     checkpoints) alone, so a resumed run, or one given more steps, gets the rate an
@@ -305,14 +306,18 @@ class LinearDecay(keras.callbacks.Callback):
             time-scale rates). Defaults to `learning_rate`.
         start: `(step, rate)` the line starts from, as `end_at` left it. Defaults to
             `(0, learning_rate)`.
+        fraction: the share of `steps` at the end over which the rate falls, in (0, 1].
+            Defaults to 1 (from the first step).
     """
 
-    def __init__(self, learning_rate, steps, critic_learning_rate=None, start=None):
+    def __init__(self, learning_rate, steps, critic_learning_rate=None, start=None,
+                 fraction=1.0):
         super().__init__()
         self.learning_rate = check_positive_float("learning_rate", learning_rate)
         self.critic_learning_rate = check_positive_float(
             "critic_learning_rate", critic_learning_rate or learning_rate)
         self.steps = check_int("steps", steps, minimum=1)
+        self.fraction = check_fraction("fraction", fraction)
         start = (0, self.learning_rate) if start is None else start
         self.start = (check_int("start step", start[0], minimum=0), float(start[1]))
         self._step = None
@@ -323,11 +328,13 @@ class LinearDecay(keras.callbacks.Callback):
         from_step, from_rate = self.start
         if step >= self.steps:
             return 0.0
-        return from_rate * min(1.0, (self.steps - step) / (self.steps - from_step))
+        falls_from = max(from_step, self.steps - round(self.fraction * self.steps))
+        return from_rate * min(1.0, (self.steps - step) / (self.steps - falls_from))
 
     def end_at(self, step, steps):
-        """Reaches 0 at `steps` instead, going on from step `step`'s rate; returns the
-        line's new start `(step, rate)`."""
+        """Reaches 0 at `steps` instead, going on from step `step`'s rate (constant until
+        the new end's last `fraction`, if that is still ahead); returns the line's new
+        start `(step, rate)`."""
         self.start = (int(step), self.rate(step))
         self.steps = check_int("steps", steps, minimum=1)
         return self.start

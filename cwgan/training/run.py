@@ -30,8 +30,8 @@ from cwgan.training.checkpoints import (TRAIN_CONFIG_FILE, atomic_write, check_w
                                         load_latest_state, move_aside, read_json, write_json)
 from cwgan.training.distribute import STRATEGIES, make_strategy, replica_batch_size
 from cwgan.training.xla import JIT_CHOICES, choose_jit_compile, describe
-from cwgan.utils.checks import (check_int, check_momentum, check_multiple, check_positive_float,
-                                check_seed, check_warmup)
+from cwgan.utils.checks import (check_fraction, check_int, check_momentum, check_multiple,
+                                check_positive_float, check_seed, check_warmup)
 
 logger = logging.getLogger("cwgan")
 
@@ -82,6 +82,7 @@ class TrainConfig:
     clip_value: Optional[float] = None
     learning_rate: Optional[float] = None  # RECIPE_LEARNING_RATE (clip), 1e-4 (gp)
     lr_decay: bool = True  # raised quality at the paper's clip (docs/recipe.md, third round)
+    lr_decay_fraction: float = 1.0  # the decay spans the run's last share of steps
     constraint: str = "clip"
     latent_dim: int = 100
     architecture: str = "dcgan"
@@ -201,6 +202,7 @@ class TrainConfig:
                              "penalty is of each sample's own score, which batch norm makes "
                              "depend on its batch: expected 'none' or 'layer' with 'gp'.")
         set_("critic_lr_ratio", check_positive_float("critic_lr_ratio", self.critic_lr_ratio))
+        set_("lr_decay_fraction", check_fraction("lr_decay_fraction", self.lr_decay_fraction))
         if self.optimizer is None:
             set_("optimizer", paper_optimizer(self.constraint))
         set_("minibatch_std", check_int("minibatch_std", self.minibatch_std, minimum=0))
@@ -622,7 +624,7 @@ def _callbacks(config, metrics_path, chief=True, fitted=None, data=None):
                                            dataset=data.dataset if data else config.dataset))
     decay = (LinearDecay(config.learning_rate, config.steps,
                          config.learning_rate * config.critic_lr_ratio,
-                         start=fitted and fitted[1])
+                         start=fitted and fitted[1], fraction=config.lr_decay_fraction)
              if config.lr_decay else None)
     if decay is not None:  # before the loggers: it adds the rate to the epoch's logs
         callbacks.append(decay)

@@ -40,6 +40,14 @@ def check_positive_float(name, value):
     return float(value)
 
 
+def check_fraction(name, value):
+    """Returns `value` as a float, or raises unless it is a number in (0, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not math.isfinite(value) or not 0 < value <= 1:
+        raise _invalid(name, value, "a number in (0, 1], e.g. 0.25 for the last quarter")
+    return float(value)
+
+
 def check_momentum(name, value):
     """Returns `value` as a float, or raises unless it is 0 (off) or in (0, 1)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
