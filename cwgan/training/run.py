@@ -60,8 +60,8 @@ class TrainConfig:
     train the same way on 2,000, 10,000 or 60,000 images: `steps` in all, Keras epochs of
     `steps_per_epoch` steps (the progress bar, a line of metrics, a checkpoint), a grid
     every `grid_every` steps, an evaluation every `eval_every` steps, and the learning
-    rate falling to 0 at `steps`. (With `n_critic_warmup`, a warm-up generator iteration
-    spans several steps.) With `max_minutes` and `fit_to_time`, the run measures its step
+    rate falling to 0 at `steps` (over their last `lr_decay_fraction`). (With
+    `n_critic_warmup`, a warm-up generator iteration spans several steps.) With `max_minutes` and `fit_to_time`, the run measures its step
     time and, if `steps` would not fit, ends the schedule (the decay to 0 included)
     where the time ends (`cwgan.FitToTime`); `train_config.json` records that end as
     `fitted_steps`, and a resumed run with the same options keeps it.
