@@ -89,7 +89,7 @@ def _colour_folder(root, source, colours, limit):
             data = cwgan.load_data(split=split)
         else:
             data = cwgan.load_data("fashion_mnist", FASHION_DIR, split=split)
-        n = limit if split == "train" else len(data)
+        n = min(limit, len(data)) if split == "train" else len(data)
         # Class colours: the same draw for both splits. Image colours: the test split's
         # images draw their own.
         seed = 1 if colours == "image" and split == "test" else 0
