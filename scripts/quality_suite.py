@@ -13,8 +13,9 @@ defaults ("default:" is the defaults). Every run is `python -m cwgan.train` for 
 --steps steps (--nofit_to_time: the same schedule, the decay to 0 included, on every
 machine), then `python -m cwgan.evaluate`; each is one process at a time (two would share
 the cores). Runs go to <out>/<recipe>/<data>_seed<N>/ (not by steps: give each --steps
-its own --out); one that has its eval.json is not run again, so an interrupted suite continues where it stopped, and the evaluator's
-classifiers stay cached (~/.cache/cwgan): a rerun costs only training.
+its own --out); one that has its eval.json is not run again, so an interrupted suite
+continues where it stopped, and the evaluator's classifiers stay cached
+(~/.cache/cwgan): a rerun costs only training.
 
 The data sets (written once into <out>/data/, from the bundled MNIST and Fashion-MNIST,
 `apt-get install dataset-fashion-mnist`; those needing it are skipped without it):
@@ -28,11 +29,11 @@ The data sets (written once into <out>/data/, from the bundled MNIST and Fashion
 The table gives FD and within-class FD as multiples of the real floor's, precision,
 recall, density and coverage as shares of the floor's (1 is as good as held-out real
 images), the judge's class accuracy (acc) and, on colour images, its shape judge's
-(shape: the class read from the shape alone, see `cwgan.evaluation.judge`), KID, and two pixel measures as multiples of the
-floor's (1 is as real): TV, the roughness (above 1: speckle or a regular texture, below:
-blur), and tone, the spread of a class's images in overall colour (below 1: every image
-of a class in the same colours). One row per run and, with several seeds, their mean;
-"-" where an evaluation predates a measure.
+(shape: the class read from the shape alone, see `cwgan.evaluation.judge`), KID, and
+two pixel measures as multiples of the floor's (1 is as real): TV, the roughness (above
+1: speckle or a regular texture, below: blur), and tone, the spread of a class's images
+in overall colour (below 1: every image of a class in the same colours). One row per
+run and, with several seeds, their mean; "-" where an evaluation predates a measure.
 """
 
 import json

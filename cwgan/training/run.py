@@ -61,10 +61,11 @@ class TrainConfig:
     `steps_per_epoch` steps (the progress bar, a line of metrics, a checkpoint), a grid
     every `grid_every` steps, an evaluation every `eval_every` steps, and the learning
     rate falling to 0 at `steps` (over their last `lr_decay_fraction`). (With
-    `n_critic_warmup`, a warm-up generator iteration spans several steps.) With `max_minutes` and `fit_to_time`, the run measures its step
-    time and, if `steps` would not fit, ends the schedule (the decay to 0 included)
-    where the time ends (`cwgan.FitToTime`); `train_config.json` records that end as
-    `fitted_steps`, and a resumed run with the same options keeps it.
+    `n_critic_warmup`, a warm-up generator iteration spans several steps.) With
+    `max_minutes` and `fit_to_time`, the run measures its step time and, if `steps` would
+    not fit, ends the schedule (the decay to 0 included) where the time ends
+    (`cwgan.FitToTime`); `train_config.json` records that end as `fitted_steps`, and a
+    resumed run with the same options keeps it.
     """
 
     digits: Optional[Tuple[int, ...]] = None
@@ -82,7 +83,9 @@ class TrainConfig:
     clip_value: Optional[float] = None
     learning_rate: Optional[float] = None  # RECIPE_LEARNING_RATE (clip), 1e-4 (gp)
     lr_decay: bool = True  # raised quality at the paper's clip (docs/recipe.md, third round)
-    lr_decay_fraction: float = 1.0  # the decay spans the run's last share of steps
+    # The share of the run, at its end, that the decay spans. A shorter one was ahead on
+    # some data and behind on other at 15 minutes' steps (docs/recipe.md, eleventh round).
+    lr_decay_fraction: float = 1.0
     constraint: str = "clip"
     latent_dim: int = 100
     architecture: str = "dcgan"
