@@ -32,26 +32,30 @@ def check_multiple(name, value, of_name, of, allow_zero=False):
     return int(value)
 
 
+def _finite_number(value):
+    """Whether `value` is a finite int or float (numpy's too; a bool is not a number)."""
+    return (not isinstance(value, bool)
+            and isinstance(value, (int, float, np.floating, np.integer))
+            and math.isfinite(value))
+
+
 def check_positive_float(name, value):
     """Returns `value` as a float, or raises unless it is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or value <= 0:
+    if not (_finite_number(value) and value > 0):
         raise _invalid(name, value, "a finite number > 0")
     return float(value)
 
 
 def check_fraction(name, value):
     """Returns `value` as a float, or raises unless it is a number in (0, 1]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or not 0 < value <= 1:
+    if not (_finite_number(value) and 0 < value <= 1):
         raise _invalid(name, value, "a number in (0, 1], e.g. 0.25 for the last quarter")
     return float(value)
 
 
 def check_momentum(name, value):
     """Returns `value` as a float, or raises unless it is 0 (off) or in (0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
-            or not math.isfinite(value) or not 0 <= value < 1:
+    if not (_finite_number(value) and 0 <= value < 1):
         raise _invalid(name, value, "0 (off) or a number in (0, 1), e.g. 0.999")
     return float(value)
 
