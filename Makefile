@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: train test bench clean pretrained
+.PHONY: train test bench clean pretrained pretrained-colour
 
 $(STAMP): requirements.txt requirements-test.txt setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,28 @@ pretrained: $(STAMP)
 			cwgan/sampling/pretrained/mnist/; \
 	else echo "runs/pretrained has not reached $(PRETRAINED_STEPS) steps: run make pretrained" \
 		"again to continue it."; fi
+
+# Rebuilds the colour generator shipped in cwgan/sampling/pretrained/coloured_digits/
+# (cwgan.PRETRAINED_COLOUR_DIR): the recipe on `python -m cwgan.demo_data`'s coloured 32x32
+# digits of the first 10,000 MNIST training images (the same folder on every machine,
+# online or not), for COLOUR_STEPS steps, in pieces as `make pretrained` runs.
+COLOUR_STEPS ?= 20000
+COLOUR_DATA ?= runs/coloured_digits
+pretrained-colour: $(STAMP)
+	test -d $(COLOUR_DATA) || $(PY) -m cwgan.demo_data --out=$(COLOUR_DATA) \
+		--splits=train,test --limit=10000
+	$(PY) -m cwgan.train --data_dir=$(COLOUR_DATA) --steps=$(COLOUR_STEPS) --nofit_to_time \
+		--max_minutes=$(PIECE_MINUTES) --eval_every=5000 --checkpoint_dir=runs/pretrained_colour
+	@if $(PY) -c "import json, sys; sys.exit(json.load(open(\
+			'runs/pretrained_colour/generator.json'))['generator_iterations'] < $(COLOUR_STEPS))"; \
+	then \
+		$(PY) -m cwgan.evaluate --checkpoint_dir=runs/pretrained_colour --n_per_class=500 \
+			> runs/pretrained_colour/eval.json.tmp && mv runs/pretrained_colour/eval.json.tmp \
+			runs/pretrained_colour/eval.json && mkdir -p cwgan/sampling/pretrained/coloured_digits \
+			&& cp runs/pretrained_colour/generator.keras runs/pretrained_colour/generator.json \
+			runs/pretrained_colour/eval.json cwgan/sampling/pretrained/coloured_digits/; \
+	else echo "runs/pretrained_colour has not reached $(COLOUR_STEPS) steps: run make" \
+		"pretrained-colour again to continue it."; fi
 
 # Test files are spread over TEST_WORKERS processes (a file's tests stay together, so its
 # module fixtures are built once); TEST_WORKERS=0 runs them in this process.

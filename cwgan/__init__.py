@@ -21,7 +21,8 @@ Public API:
     `FitToTime`, `LinearDecay`, `QualityEvaluation`, `BestGenerator`, `JsonlLogger`:
     training callbacks.
   - `sample`, `load_generator`: images of a chosen class from a trained generator
-    (`PRETRAINED_DIR`: the one shipped with cwgan, used when none of yours is found).
+    (`PRETRAINED_DIR`: the MNIST one shipped with cwgan, used when none of yours is
+    found; `PRETRAINED_COLOUR_DIR`: a second one, of coloured 32x32 digits).
   - `evaluate_checkpoint`: sample quality of a trained generator (`python -m
     cwgan.evaluate`, docs/evaluation.md).
   - `export_saved_model`: the generator as a TensorFlow SavedModel (`python -m
@@ -64,7 +65,8 @@ from cwgan.model.wgan import ConditionalWGAN  # noqa: E402
 from cwgan.sampling.export import export_saved_model  # noqa: E402
 from cwgan.sampling.interpolation import (class_morph, latent_walk,  # noqa: E402
                                           save_interpolation_grid)
-from cwgan.sampling.sample import PRETRAINED_DIR, load_generator, sample  # noqa: E402
+from cwgan.sampling.sample import (PRETRAINED_COLOUR_DIR, PRETRAINED_DIR,  # noqa: E402
+                                   load_generator, sample)
 from cwgan.training.callbacks import (BestGenerator, FitToTime, JsonlLogger,  # noqa: E402
                                       LinearDecay, QualityEvaluation, SampleGrid,
                                       StopOnSignal, TerminateOnNonFinite, TimeLimit,
@@ -77,7 +79,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BestGenerator", "ClipConstraint", "ConditionalWGAN", "FitToTime", "ImageData",
     "JsonlLogger", "LabelPlanesConv2D",
-    "LinearDecay", "MinibatchStdDev", "PRETRAINED_DIR", "QualityEvaluation", "RowwiseDot",
+    "LinearDecay", "MinibatchStdDev", "PRETRAINED_COLOUR_DIR", "PRETRAINED_DIR",
+    "QualityEvaluation", "RowwiseDot",
     "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",

@@ -89,6 +89,42 @@ def test_your_own_checkpoints_win_over_the_shipped_generator(checkpoint_37, monk
     assert info["classes"] == list(range(10))  # the shipped one draws every digit
 
 
+def _colour_signature(images):
+    """(n, 6) colours of `(n, 32, 32, 3)` images in [0, 1]: the paper (the 2-pixel border,
+    where a 28-pixel digit on a 32-pixel canvas leaves only paper) and the ink (the
+    pixels' mean weighted by their squared distance from the paper)."""
+    n = len(images)
+    border = np.concatenate([images[:, :2].reshape(n, -1, 3), images[:, -2:].reshape(n, -1, 3),
+                             images[:, :, :2].reshape(n, -1, 3),
+                             images[:, :, -2:].reshape(n, -1, 3)], axis=1).mean(1)
+    pixels = images.reshape(n, -1, 3)
+    weight = ((pixels - border[:, None]) ** 2).sum(-1)
+    ink = (pixels * weight[..., None]).sum(1) / weight.sum(1, keepdims=True)
+    return np.concatenate([ink, border], axis=1)
+
+
+def test_the_shipped_colour_generator_draws_each_class_in_its_colours(data):
+    """`cwgan.PRETRAINED_COLOUR_DIR` (`make pretrained-colour`) was trained on `python -m
+    cwgan.demo_data`'s digits, whose ink and paper colours are the class's: nine in ten
+    samples of each class must be nearest, by those colours, to the class's real digits
+    (the 200 test digits coloured the same way; real t10k digits score 0.99 to 1.00)."""
+    info = json.loads((Path(cwgan.PRETRAINED_COLOUR_DIR) / "generator.json").read_text())
+    assert info["image_shape"] == [32, 32, 3] and info["classes"] == list(range(10))
+    images, labels = data
+    grey = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)
+    real = cwgan.coloured_digits(grey, labels).astype(np.float32) / 255.0
+    centres = np.stack([_colour_signature(real[labels == c]).mean(0)
+                        for c in range(10)])
+    for digit in range(10):
+        images = cwgan.sample(label=digit, n=20, seed=digit,
+                              checkpoint_dir=cwgan.PRETRAINED_COLOUR_DIR)
+        assert images.shape == (20, 32, 32, 3)
+        assert images.min() >= 0.0 and images.max() <= 1.0
+        distances = ((_colour_signature(images)[:, None] - centres[None]) ** 2).sum(-1)
+        nearest = np.argmin(distances, axis=1)
+        assert np.mean(nearest == digit) >= 0.9, f"class {digit}: nearest {nearest}"
+
+
 def test_default_checkpoint_dir_is_found_from_a_subfolder_and_from_env(
         checkpoint_37, tmp_path, monkeypatch):
     monkeypatch.delenv("CWGAN_CHECKPOINT_DIR", raising=False)

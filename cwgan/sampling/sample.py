@@ -1,10 +1,12 @@
 """`cwgan.sample`: images of chosen classes from a trained generator.
 
-cwgan ships one trained generator, in `PRETRAINED_DIR` (`make train` of an earlier recipe,
-clip 0.05, 17,400 steps; its evaluation in `eval.json` beside it, docs/results.md; `make
-pretrained` rebuilds it with today's), so that `cwgan.sample(label=7)` draws a 7 right
-after install.
-Your own generator always wins: `sample` uses the shipped one only when no
+cwgan ships two trained generators, each with its evaluation (`eval.json`) beside it:
+  - `PRETRAINED_DIR`: the ten MNIST digits, 28x28 grey (`make pretrained`,
+    docs/results.md), so that `cwgan.sample(label=7)` draws a 7 right after install;
+  - `PRETRAINED_COLOUR_DIR`: `python -m cwgan.demo_data`'s coloured 32x32 digits (`make
+    pretrained-colour`), to see what the recipe does on colour images:
+    `cwgan.sample(label=7, checkpoint_dir=cwgan.PRETRAINED_COLOUR_DIR)`.
+Your own generator always wins: `sample` uses the MNIST one only when no
 `checkpoint_dir` is passed, `$CWGAN_CHECKPOINT_DIR` is unset and no `checkpoints/`
 with a generator is found, and then warns that it does.
 """
@@ -23,8 +25,9 @@ from cwgan.utils.checks import check_int, check_seed
 MAX_SAMPLES = 100_000  # 100k images are 314 MB of float32; more is surely a mistake.
 _CHUNK = 1024  # images generated per call, to bound peak memory.
 _cache = {}
-PRETRAINED_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained",
-                              "mnist")
+_PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+PRETRAINED_DIR = os.path.join(_PRETRAINED, "mnist")
+PRETRAINED_COLOUR_DIR = os.path.join(_PRETRAINED, "coloured_digits")
 
 
 def load_generator(checkpoint_dir=None):
@@ -201,7 +204,8 @@ def sample(label=7, n=1, seed=None, checkpoint_dir=None):
         checkpoint_dir: the directory `python -m cwgan.train` wrote. Defaults to
             `$CWGAN_CHECKPOINT_DIR`, else the nearest `checkpoints/` in the current
             directory or its parents, else (with a warning) the generator shipped with
-            cwgan, `cwgan.PRETRAINED_DIR`; pass that to ask for it explicitly.
+            cwgan, `cwgan.PRETRAINED_DIR`; pass that to ask for it explicitly, or
+            `cwgan.PRETRAINED_COLOUR_DIR` for the coloured digits.
 
     Returns:
         float32 numpy array of shape `(n, height, width)` for grey images (MNIST: `(n, 28,
