@@ -16,6 +16,18 @@ $(STAMP): requirements.txt requirements-test.txt setup.cfg pyproject.toml
 train: $(STAMP)
 	$(PY) -m cwgan.train --digits --max_minutes=15
 
+# $(call ship,RUN,STEPS,PACKAGE_DIR,EVALUATE_FLAGS), in a target's recipe: once the run in
+# RUN has all its STEPS, its evaluation (eval.json, written then renamed), then the
+# generator's two files and eval.json copied into PACKAGE_DIR; before that, a note to run
+# the target again.
+SHIPPED := cwgan/sampling/pretrained
+ship = @if $(PY) -c "import json, sys; sys.exit(json.load(open('$(1)/generator.json'))\
+		['generator_iterations'] < $(2))"; then \
+	$(PY) -m cwgan.evaluate --checkpoint_dir=$(1) --n_per_class=500 $(4) \
+		> $(1)/eval.json.tmp && mv $(1)/eval.json.tmp $(1)/eval.json && mkdir -p $(3) \
+		&& cp $(1)/generator.keras $(1)/generator.json $(1)/eval.json $(3)/; \
+	else echo "$(1) has not reached $(2) steps: run make $@ again to continue it."; fi
+
 # Rebuilds the generator shipped in cwgan/sampling/pretrained/mnist/ (what cwgan.sample uses
 # when none of yours is found): the recipe for PRETRAINED_STEPS steps, a fixed schedule (the
 # same on every machine), into runs/pretrained, with the evaluator's figures every 5,000
@@ -27,15 +39,7 @@ PIECE_MINUTES ?= 60
 pretrained: $(STAMP)
 	$(PY) -m cwgan.train --digits --steps=$(PRETRAINED_STEPS) --nofit_to_time \
 		--max_minutes=$(PIECE_MINUTES) --eval_every=5000 --checkpoint_dir=runs/pretrained
-	@if $(PY) -c "import json, sys; sys.exit(json.load(open('runs/pretrained/generator.json'))\
-			['generator_iterations'] < $(PRETRAINED_STEPS))"; then \
-		$(PY) -m cwgan.evaluate --checkpoint_dir=runs/pretrained --n_per_class=500 --cas \
-			> runs/pretrained/eval.json.tmp && mv runs/pretrained/eval.json.tmp \
-			runs/pretrained/eval.json && cp runs/pretrained/generator.keras \
-			runs/pretrained/generator.json runs/pretrained/eval.json \
-			cwgan/sampling/pretrained/mnist/; \
-	else echo "runs/pretrained has not reached $(PRETRAINED_STEPS) steps: run make pretrained" \
-		"again to continue it."; fi
+	$(call ship,runs/pretrained,$(PRETRAINED_STEPS),$(SHIPPED)/mnist,--cas)
 
 # Rebuilds the colour generator shipped in cwgan/sampling/pretrained/coloured_digits/
 # (cwgan.PRETRAINED_COLOUR_DIR): the recipe on `python -m cwgan.demo_data`'s coloured 32x32
@@ -48,16 +52,7 @@ pretrained-colour: $(STAMP)
 		--splits=train,test --limit=10000
 	$(PY) -m cwgan.train --data_dir=$(COLOUR_DATA) --steps=$(COLOUR_STEPS) --nofit_to_time \
 		--max_minutes=$(PIECE_MINUTES) --eval_every=5000 --checkpoint_dir=runs/pretrained_colour
-	@if $(PY) -c "import json, sys; sys.exit(json.load(open(\
-			'runs/pretrained_colour/generator.json'))['generator_iterations'] < $(COLOUR_STEPS))"; \
-	then \
-		$(PY) -m cwgan.evaluate --checkpoint_dir=runs/pretrained_colour --n_per_class=500 \
-			> runs/pretrained_colour/eval.json.tmp && mv runs/pretrained_colour/eval.json.tmp \
-			runs/pretrained_colour/eval.json && mkdir -p cwgan/sampling/pretrained/coloured_digits \
-			&& cp runs/pretrained_colour/generator.keras runs/pretrained_colour/generator.json \
-			runs/pretrained_colour/eval.json cwgan/sampling/pretrained/coloured_digits/; \
-	else echo "runs/pretrained_colour has not reached $(COLOUR_STEPS) steps: run make" \
-		"pretrained-colour again to continue it."; fi
+	$(call ship,runs/pretrained_colour,$(COLOUR_STEPS),$(SHIPPED)/coloured_digits)
 
 # Test files are spread over TEST_WORKERS processes (a file's tests stay together, so its
 # module fixtures are built once); TEST_WORKERS=0 runs them in this process.
