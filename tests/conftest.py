@@ -93,14 +93,21 @@ def checkpoint_37(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def colour_folder(tmp_path_factory):
-    """A folder of class folders of 32x32 RGB PNGs: the 200 test digits coloured per
-    class (`cwgan.coloured_digits`), class folders named "0".."9"."""
+def coloured_test_digits():
+    """`(images, labels)`: the 200 test digits coloured per class as `python -m
+    cwgan.demo_data` colours them (`cwgan.coloured_digits`), uint8 `(200, 32, 32, 3)`."""
     images, labels = cwgan.load_mnist(data_dir=TEST_DATA)
     grey = np.round((images[..., 0] + 1.0) * 127.5).astype(np.uint8)
-    return cwgan.write_image_folder(tmp_path_factory.mktemp("colour") / "digits",
-                                    cwgan.coloured_digits(grey, labels), labels,
-                                    [str(d) for d in range(10)])
+    return cwgan.coloured_digits(grey, labels), labels
+
+
+@pytest.fixture(scope="session")
+def colour_folder(tmp_path_factory, coloured_test_digits):
+    """A folder of class folders of 32x32 RGB PNGs: `coloured_test_digits`, class folders
+    named "0".."9"."""
+    images, labels = coloured_test_digits
+    return cwgan.write_image_folder(tmp_path_factory.mktemp("colour") / "digits", images,
+                                    labels, [str(d) for d in range(10)])
 
 
 @pytest.fixture(scope="session")
