@@ -11,6 +11,8 @@ Public API:
     `make_dataset`, `make_stream`, `make_file_stream`: data in [-1, 1] and batches
     grouped for a train step (streams: endless, addressable by step, for exact
     resumption). `coloured_digits`, `write_image_folder`: a folder of images to try.
+    `class_colour_share`: how much of the images' colour their classes explain (what
+    picks the colour generator's conditioning).
   - `build_generator`, `build_critic`: the networks. `LabelPlanesConv2D`, `RowwiseDot`:
     the critic's two own layers (stock layers' functions, cheaper; see
     `cwgan.model.critic_layers`), and `MinibatchStdDev` (ProGAN's diversity channel,
@@ -51,6 +53,7 @@ import os
 # failure still raises in Python). TF_CPP_MIN_LOG_LEVEL=0 shows everything.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from cwgan.data.colour import class_colour_share  # noqa: E402
 from cwgan.data.demo import coloured_digits, write_image_folder  # noqa: E402
 from cwgan.data.loading import (ImageData, load_data, load_mnist, make_dataset,  # noqa: E402
                                 make_file_stream, make_stream)
@@ -84,7 +87,8 @@ __all__ = [
     "STRATEGIES",
     "SampleGrid", "StopOnSignal", "TerminateOnNonFinite", "TimeLimit", "TrainConfig",
     "WGANCheckpoint", "build_critic", "build_generator", "build_mlp_critic",
-    "build_mlp_generator", "build_model", "build_networks", "class_morph",
+    "build_mlp_generator", "build_model", "build_networks", "class_colour_share",
+    "class_morph",
     "coloured_digits", "evaluate_checkpoint", "export_saved_model", "latent_walk",
     "load_data", "load_generator", "load_mnist", "make_dataset", "make_file_stream",
     "make_strategy", "make_stream", "sample", "save_interpolation_grid", "train_model",

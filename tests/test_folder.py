@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import cwgan
+from cwgan import class_colour_share
 from cwgan.data import loading as data_lib
 from cwgan.data import folder as folder_lib
 from conftest import TEST_DATA, class_norm_embeddings
@@ -86,21 +87,49 @@ def test_image_size_resizes_and_jpeg_and_grey_folders_load(tmp_path):
         np.testing.assert_allclose(taken.mean(axis=(1, 2, 3)), original, atol=0.02)
 
 
+def test_class_colour_share_says_whether_colour_tells_the_class():
+    grey, labels = _grey_digits(200)
+    by_class = cwgan.coloured_digits(grey, labels)
+    by_image = cwgan.coloured_digits(grey, labels, colours="image")
+    assert class_colour_share(by_class, labels) > 0.9
+    assert class_colour_share(by_image, labels) < 0.1
+    assert class_colour_share(np.zeros((4, 2, 2, 3)), np.array([0, 0, 1, 1])) == 0.0
+    with pytest.raises(ValueError, match=r"labels \(N,\).*\(4, 2, 2, 3\) and \(3,\)"):
+        class_colour_share(np.zeros((4, 2, 2, 3)), np.zeros(3))
+
+
 def test_the_images_colour_picks_the_generator_conditioning(tmp_path):
     grey, labels = _grey_digits(40)
     folders = {"grey": cwgan.write_image_folder(tmp_path / "grey", grey, labels % 2,
                                                 ["even", "odd"]),
                "colour": cwgan.write_image_folder(tmp_path / "colour", cwgan.coloured_digits(
-                   grey, labels % 2), labels % 2, ["even", "odd"])}
+                   grey, labels % 2), labels % 2, ["even", "odd"]),
+               "image_colours": cwgan.write_image_folder(
+                   tmp_path / "image_colours", cwgan.coloured_digits(
+                       grey, labels % 2, colours="image"), labels % 2, ["even", "odd"])}
     config = cwgan.TrainConfig(jit_compile=False, latent_dim=8, width=4)
     assert config.generator_conditioning is None  # left to the data
 
+    def generator(config, folder, data_cache="auto"):
+        data = cwgan.load_data(data_dir=folder, data_cache=data_cache)
+        return cwgan.build_model(config, data).generator
+
     def per_class_norms(config, folder):
-        return class_norm_embeddings(
-            cwgan.build_model(config, cwgan.load_data(data_dir=folder)).generator)
+        return class_norm_embeddings(generator(config, folder))
+
+    def label_planes(config, folder, data_cache="auto"):
+        return sum(isinstance(layer, keras.layers.CategoryEncoding)
+                   for layer in generator(config, folder, data_cache).layers)
 
     assert per_class_norms(config, folders["grey"]) == 0
+    assert label_planes(config, folders["grey"]) == 0
+    # Colour per class: a scale and offset per class. Colour per image, in memory or
+    # streamed from the files: label planes.
     assert per_class_norms(config, folders["colour"]) > 0
+    assert label_planes(config, folders["colour"]) == 0
+    assert per_class_norms(config, folders["image_colours"]) == 0
+    assert label_planes(config, folders["image_colours"]) > 0
+    assert label_planes(config, folders["image_colours"], data_cache="none") > 0
     # Asked for, either holds whatever the images.
     assert per_class_norms(dataclasses.replace(config, generator_conditioning="norm"),
                            folders["grey"]) > 0

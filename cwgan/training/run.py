@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
+from cwgan.data.colour import sample_class_colour_share
 from cwgan.data.loading import (CLASS_NAMES, DATA_CACHES, DATASETS, IMAGE_SHAPE, describe_classes,
                                 load_data, parse_digits, steps_per_pass)
 from cwgan.evaluation.judge import MIN_PER_CLASS, make_judge
@@ -92,10 +93,12 @@ class TrainConfig:
     width: Optional[int] = 32
     conditioning: str = "projection"
     upsampling: str = "transpose"
-    # None: as the data's images say (`with_data_defaults`): "norm" for colour images with
-    # the dcgan networks (each class its own batch-norm scale and offset: ahead at equal
-    # steps on colour data, docs/recipe.md, ninth round), else "input" (not ahead on grey
-    # data; the mlp has no maps to normalise).
+    # None: as the data's images say (`with_data_defaults`). Colour images with the dcgan
+    # networks: "norm" where the classes differ in colour (each class its own batch-norm
+    # scale and offset: ahead at equal steps there, docs/recipe.md, ninth and fourteenth
+    # rounds), "layers" where they do not (label planes: ahead on colours drawn per
+    # image, thirteenth round). Else "input" (the others not ahead on grey data; the mlp
+    # has no maps).
     generator_conditioning: Optional[str] = None
     # None: "conv" for the dcgan networks (a full-size convolution makes the image: ahead
     # at equal steps on grey and colour data, docs/recipe.md, seventh round); the mlp has
@@ -275,15 +278,35 @@ def _data_shape(config, data):
     return shape, CLASS_NAMES[config.dataset]
 
 
-def with_data_defaults(config, image_shape):
+# Colour images whose classes explain at least this share of the spread of their mean
+# colours get a batch-norm scale and offset per class in the generator, others label
+# planes. Half lies between the data sets measured (colours drawn per image 0.00: planes
+# ahead at 9,000 steps; coloured garments 0.92 and digits 0.97: the scale per class
+# ahead; docs/recipe.md, fourteenth round); data in between are untested.
+CLASS_COLOUR_SHARE = 0.5
+
+
+def with_data_defaults(config, image_shape, data=None):
     """`config` with the options that it leaves to the data (None) set for images of
-    `image_shape`: `generator_conditioning` "norm" for colour images with the dcgan
-    networks, else "input" (see `TrainConfig`)."""
+    `image_shape`: `generator_conditioning` "input" for grey images or the mlp; for
+    colour images with the dcgan networks "norm" when their classes explain at least
+    `CLASS_COLOUR_SHARE` of the spread of the images' mean colours, measured on a
+    sample of `data` (an `ImageData`; `cwgan.data.colour`), else "layers" (the class is
+    in the shape: label planes before every upsampling); "norm" without images to
+    measure (see `TrainConfig`)."""
     if config.generator_conditioning is not None:
         return config
-    colour_maps = image_shape[-1] == 3 and config.architecture == "dcgan"
-    return dataclasses.replace(config,
-                               generator_conditioning="norm" if colour_maps else "input")
+    if image_shape[-1] != 3 or config.architecture != "dcgan":
+        choice = "input"
+    elif data is None:
+        choice = "norm"
+    else:
+        share = sample_class_colour_share(data)
+        choice = "norm" if share >= CLASS_COLOUR_SHARE else "layers"
+        logger.info("Classes explain %.2f of the spread of the images' mean colours (%s %.2f): "
+                    "generator conditioning %r.", share, ">=" if choice == "norm" else "<",
+                    CLASS_COLOUR_SHARE, choice)
+    return dataclasses.replace(config, generator_conditioning=choice)
 
 
 def _new_model(config, jit_compile, data=None):
@@ -341,7 +364,7 @@ def auto_jit_compile(config, data=None):
     """`(jit_compile, record)`: what "auto" chooses for `config`'s step on `data`'s shape
     on this machine, measured or cached (`cwgan.training.xla.choose_jit_compile`)."""
     image_shape, class_names = _data_shape(config, data)
-    config = with_data_defaults(config, image_shape)
+    config = with_data_defaults(config, image_shape, data)
     shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
     if (image_shape, len(class_names)) != (IMAGE_SHAPE, 10):  # MNIST's keys stay as they were
         shape |= {"image_shape": list(image_shape), "num_classes": len(class_names)}
@@ -368,7 +391,7 @@ def build_model(config=None, data=None):
     """
     config = config or TrainConfig()
     image_shape, class_names = _data_shape(config, data)
-    config = with_data_defaults(config, image_shape)
+    config = with_data_defaults(config, image_shape, data)
     if config.digits is None:
         config = dataclasses.replace(config, digits=tuple(range(len(class_names))))
     jit_compile = resolve_jit_compile(config, data)
@@ -516,7 +539,7 @@ def prepare(config):
     chief = strategy.extended.should_checkpoint
     data = load_data(config.dataset, config.data_dir, config.digits,
                      image_size=config.image_size, data_cache=config.data_cache)
-    config = dataclasses.replace(with_data_defaults(config, data.image_shape),
+    config = dataclasses.replace(with_data_defaults(config, data.image_shape, data),
                                  digits=parse_digits(config.digits, data.num_classes))
     steps_per_pass(len(data), config.batch_size, config.n_critic)  # raises if too few
     if chief:
