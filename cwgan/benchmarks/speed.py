@@ -131,7 +131,7 @@ def recipe_network_options(architecture):
     """The network options the bench times: the recipe's as `TrainConfig` resolves them
     for `architecture` and MNIST's images (`critic_norm`, `generator_output`,
     `generator_conditioning`; the mlp has none of them)."""
-    config = with_data_defaults(TrainConfig(architecture=architecture), IMAGE_SHAPE)
+    config = with_data_defaults(TrainConfig(architecture=architecture))
     return {"critic_norm": config.critic_norm, "generator_output": config.generator_output,
             "generator_conditioning": config.generator_conditioning}
 

@@ -280,23 +280,22 @@ def _data_shape(config, data):
 
 # Colour images whose classes explain at least this share of the spread of their mean
 # colours get a batch-norm scale and offset per class in the generator, others label
-# planes. Half lies between the data sets measured (colours drawn per image 0.00: planes
-# ahead at 9,000 steps; coloured garments 0.92 and digits 0.97: the scale per class
-# ahead; docs/recipe.md, fourteenth round); data in between are untested.
+# planes: half, the middle between the data where the class sets the colour and the
+# data where it does not (docs/recipe.md, fourteenth round, has both sides' shares).
 CLASS_COLOUR_SHARE = 0.5
 
 
-def with_data_defaults(config, image_shape, data=None):
-    """`config` with the options that it leaves to the data (None) set for images of
-    `image_shape`: `generator_conditioning` "input" for grey images or the mlp; for
-    colour images with the dcgan networks "norm" when their classes explain at least
-    `CLASS_COLOUR_SHARE` of the spread of the images' mean colours, measured on a
-    sample of `data` (an `ImageData`; `cwgan.data.colour`), else "layers" (the class is
-    in the shape: label planes before every upsampling); "norm" without images to
-    measure (see `TrainConfig`)."""
+def with_data_defaults(config, data=None):
+    """`config` with the options that it leaves to the data (None) set for `data` (an
+    `ImageData`; None: `config.dataset`'s images, unread): `generator_conditioning`
+    "input" for grey images or the mlp; for colour images with the dcgan networks
+    "norm" when their classes explain at least `CLASS_COLOUR_SHARE` of the spread of the
+    images' mean colours (`cwgan.data.colour`), else "layers" (the class is in the
+    shape: label planes before every upsampling); "norm" without images to measure
+    (see `TrainConfig`)."""
     if config.generator_conditioning is not None:
         return config
-    if image_shape[-1] != 3 or config.architecture != "dcgan":
+    if _data_shape(config, data)[0][-1] != 3 or config.architecture != "dcgan":
         choice = "input"
     elif data is None:
         choice = "norm"
@@ -364,7 +363,7 @@ def auto_jit_compile(config, data=None):
     """`(jit_compile, record)`: what "auto" chooses for `config`'s step on `data`'s shape
     on this machine, measured or cached (`cwgan.training.xla.choose_jit_compile`)."""
     image_shape, class_names = _data_shape(config, data)
-    config = with_data_defaults(config, image_shape, data)
+    config = with_data_defaults(config, data)
     shape = {k: v for k, v in config.to_json().items() if k in STEP_SHAPE_OPTIONS}
     if (image_shape, len(class_names)) != (IMAGE_SHAPE, 10):  # MNIST's keys stay as they were
         shape |= {"image_shape": list(image_shape), "num_classes": len(class_names)}
@@ -391,7 +390,7 @@ def build_model(config=None, data=None):
     """
     config = config or TrainConfig()
     image_shape, class_names = _data_shape(config, data)
-    config = with_data_defaults(config, image_shape, data)
+    config = with_data_defaults(config, data)
     if config.digits is None:
         config = dataclasses.replace(config, digits=tuple(range(len(class_names))))
     jit_compile = resolve_jit_compile(config, data)
@@ -539,7 +538,7 @@ def prepare(config):
     chief = strategy.extended.should_checkpoint
     data = load_data(config.dataset, config.data_dir, config.digits,
                      image_size=config.image_size, data_cache=config.data_cache)
-    config = dataclasses.replace(with_data_defaults(config, data.image_shape, data),
+    config = dataclasses.replace(with_data_defaults(config, data),
                                  digits=parse_digits(config.digits, data.num_classes))
     steps_per_pass(len(data), config.batch_size, config.n_critic)  # raises if too few
     if chief:
