@@ -22,6 +22,9 @@ The data sets (written once into <out>/data/, from the bundled MNIST and Fashion
   mnist          grey 28x28 digits (Keras' loader; offline the bundled 10,000)
   colour_class   32x32 RGB digits, ink and paper colours per class (`coloured_digits`)
   colour_image   the same digits, colours drawn per image: the class is in the shape only
+  colour_mix50   half of the digits coloured per class, the other half per image (their
+                 classes explain about a quarter of the spread of the mean colours)
+  colour_mix75   three quarters per class, a quarter per image (about half of it)
   fashion        Fashion-MNIST, grey 28x28 (60,000 training images)
   fashion_rgb32  Fashion-MNIST as a folder of 32x32 RGB PNGs, colours per class
   fashion_rgb64  that folder, trained and judged at 64x64 (--image_size=64)
@@ -46,7 +49,8 @@ import numpy as np
 from absl import app, flags
 
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
-DATA = ("mnist", "colour_class", "colour_image", "fashion", "fashion_rgb32", "fashion_rgb64")
+DATA = ("mnist", "colour_class", "colour_image", "colour_mix50", "colour_mix75", "fashion",
+        "fashion_rgb32", "fashion_rgb64")
 
 _OUT = flags.DEFINE_string("out", "runs/suite", "Where runs, data and results go.")
 _STEPS = flags.DEFINE_integer("steps", 3000, "Training steps of every run (a multiple of "
@@ -76,7 +80,9 @@ _TABLE_ONLY = flags.DEFINE_bool("table_only", False, "Print the table of the run
 
 
 def _colour_folder(root, source, colours, limit):
-    """A train/ and test/ folder of 32x32 RGB images coloured per class or per image."""
+    """A train/ and test/ folder of 32x32 RGB images coloured per class ("class"), per
+    image ("image"), or per class with probability `colours` (a number in (0, 1)) and
+    per image otherwise."""
     import shutil
 
     import cwgan
@@ -91,13 +97,21 @@ def _colour_folder(root, source, colours, limit):
         else:
             data = cwgan.load_data("fashion_mnist", FASHION_DIR, split=split)
         n = min(limit, len(data)) if split == "train" else len(data)
+        grey, labels = data.images[:n, ..., 0], data.labels[:n]
         # Class colours: the same draw for both splits. Image colours: the test split's
         # images draw their own.
-        seed = 1 if colours == "image" and split == "test" else 0
-        images = cwgan.coloured_digits(data.images[:n, ..., 0], data.labels[:n], 32,
-                                       seed=seed, colours=colours)
-        cwgan.write_image_folder(os.path.join(tmp, split), images, data.labels[:n],
-                                 data.class_names)
+        seed = 1 if split == "test" else 0
+        if colours == "class":
+            images = cwgan.coloured_digits(grey, labels, 32, seed=0, colours="class")
+        elif colours == "image":
+            images = cwgan.coloured_digits(grey, labels, 32, seed=seed, colours="image")
+        else:
+            per_class = np.random.default_rng(seed + 2).random(n) < colours
+            images = np.where(
+                per_class[:, None, None, None],
+                cwgan.coloured_digits(grey, labels, 32, seed=0, colours="class"),
+                cwgan.coloured_digits(grey, labels, 32, seed=seed, colours="image"))
+        cwgan.write_image_folder(os.path.join(tmp, split), images, labels, data.class_names)
         print(f"wrote {n} images into {tmp}/{split}", flush=True)
     os.replace(tmp, root)
 
@@ -112,9 +126,11 @@ def data_flags(name, out):
         return None
     if name == "fashion":
         return ["--dataset=fashion_mnist", f"--data_dir={FASHION_DIR}"]
-    if name in ("colour_class", "colour_image"):
+    if name.startswith("colour_"):
         root = os.path.join(data, name)
-        _colour_folder(root, "mnist", name.split("_")[1], _FOLDER_IMAGES.value)
+        kind = name.split("_")[1]
+        colours = int(kind[3:]) / 100 if kind.startswith("mix") else kind
+        _colour_folder(root, "mnist", colours, _FOLDER_IMAGES.value)
         return [f"--data_dir={root}"]
     root = os.path.join(data, "fashion_rgb32")
     _colour_folder(root, "fashion", "class", _FOLDER_IMAGES.value)
