@@ -92,9 +92,9 @@ _GENERATOR_CONDITIONING = flags.DEFINE_enum(
     "How the label enters the dcgan generator: joined to the noise only, also as one-hot "
     "planes before every upsampling, or also as a class's own batch-norm scale and offset "
     "after every upsampling. Default for colour images: norm where the classes explain "
-    "at least half of the spread of the images' mean colours, else layers (the class is in the "
-    "shape; each ahead at equal steps on such data); input for grey ones "
-    "(docs/recipe.md, fourteenth round).")
+    "at least 0.75 of the spread of the images' mean colours, else layers (the class is "
+    "mostly in the shape; each ahead at equal steps on such data); input for grey ones "
+    "(docs/recipe.md, fifteenth round).")
 _GENERATOR_OUTPUT = flags.DEFINE_enum(
     "generator_output", TrainConfig.generator_output, ["upsample", "conv"],
     "How the dcgan generator makes the image: its last upsampling (DCGAN's), or a 3x3 "

@@ -280,9 +280,9 @@ def _data_shape(config, data):
 
 # Colour images whose classes explain at least this share of the spread of their mean
 # colours get a batch-norm scale and offset per class in the generator, others label
-# planes: half, the middle between the data where the class sets the colour and the
-# data where it does not (docs/recipe.md, fourteenth round, has both sides' shares).
-CLASS_COLOUR_SHARE = 0.5
+# planes: between the highest share where label planes were ahead and the lowest where
+# the scale per class was (docs/recipe.md, fifteenth round, has the shares and runs).
+CLASS_COLOUR_SHARE = 0.75
 
 
 def with_data_defaults(config, data=None):
