@@ -22,9 +22,9 @@ The data sets (written once into <out>/data/, from the bundled MNIST and Fashion
   mnist          grey 28x28 digits (Keras' loader; offline the bundled 10,000)
   colour_class   32x32 RGB digits, ink and paper colours per class (`coloured_digits`)
   colour_image   the same digits, colours drawn per image: the class is in the shape only
-  colour_mix50   half of the digits coloured per class, the other half per image (their
-                 classes explain about a quarter of the spread of the mean colours)
-  colour_mix75   three quarters per class, a quarter per image (about half of it)
+  colour_mix50   half of the digits coloured per class, the other half per image
+  colour_mix75   three quarters per class, a quarter per image (the two mixes' shares of
+                 colour the classes explain: docs/recipe.md, fifteenth round)
   fashion        Fashion-MNIST, grey 28x28 (60,000 training images)
   fashion_rgb32  Fashion-MNIST as a folder of 32x32 RGB PNGs, colours per class
   fashion_rgb64  that folder, trained and judged at 64x64 (--image_size=64)
@@ -51,6 +51,10 @@ from absl import app, flags
 FASHION_DIR = "/usr/share/datasets/fashion-mnist"
 DATA = ("mnist", "colour_class", "colour_image", "colour_mix50", "colour_mix75", "fashion",
         "fashion_rgb32", "fashion_rgb64")
+# The colour digit data sets: the probability that an image is coloured per class (else
+# its colours are drawn for it alone).
+PER_CLASS = {"colour_class": 1.0, "colour_image": 0.0, "colour_mix50": 0.5,
+             "colour_mix75": 0.75}
 
 _OUT = flags.DEFINE_string("out", "runs/suite", "Where runs, data and results go.")
 _STEPS = flags.DEFINE_integer("steps", 3000, "Training steps of every run (a multiple of "
@@ -79,10 +83,9 @@ _TABLE_ONLY = flags.DEFINE_bool("table_only", False, "Print the table of the run
                                 "an evaluation; train nothing.")
 
 
-def _colour_folder(root, source, colours, limit):
-    """A train/ and test/ folder of 32x32 RGB images coloured per class ("class"), per
-    image ("image"), or per class with probability `colours` (a number in (0, 1)) and
-    per image otherwise."""
+def _colour_folder(root, source, per_class, limit):
+    """A train/ and test/ folder of 32x32 RGB images, each coloured per class with
+    probability `per_class` (1: all of them, 0: none) and per image otherwise."""
     import shutil
 
     import cwgan
@@ -101,16 +104,10 @@ def _colour_folder(root, source, colours, limit):
         # Class colours: the same draw for both splits. Image colours: the test split's
         # images draw their own.
         seed = 1 if split == "test" else 0
-        if colours == "class":
-            images = cwgan.coloured_digits(grey, labels, 32, seed=0, colours="class")
-        elif colours == "image":
-            images = cwgan.coloured_digits(grey, labels, 32, seed=seed, colours="image")
-        else:
-            per_class = np.random.default_rng(seed + 2).random(n) < colours
-            images = np.where(
-                per_class[:, None, None, None],
-                cwgan.coloured_digits(grey, labels, 32, seed=0, colours="class"),
-                cwgan.coloured_digits(grey, labels, 32, seed=seed, colours="image"))
+        chosen = np.random.default_rng(seed + 2).random(n) < per_class
+        images = np.where(chosen[:, None, None, None],
+                          cwgan.coloured_digits(grey, labels, 32, seed=0, colours="class"),
+                          cwgan.coloured_digits(grey, labels, 32, seed=seed, colours="image"))
         cwgan.write_image_folder(os.path.join(tmp, split), images, labels, data.class_names)
         print(f"wrote {n} images into {tmp}/{split}", flush=True)
     os.replace(tmp, root)
@@ -126,14 +123,12 @@ def data_flags(name, out):
         return None
     if name == "fashion":
         return ["--dataset=fashion_mnist", f"--data_dir={FASHION_DIR}"]
-    if name.startswith("colour_"):
+    if name in PER_CLASS:
         root = os.path.join(data, name)
-        kind = name.split("_")[1]
-        colours = int(kind[3:]) / 100 if kind.startswith("mix") else kind
-        _colour_folder(root, "mnist", colours, _FOLDER_IMAGES.value)
+        _colour_folder(root, "mnist", PER_CLASS[name], _FOLDER_IMAGES.value)
         return [f"--data_dir={root}"]
     root = os.path.join(data, "fashion_rgb32")
-    _colour_folder(root, "fashion", "class", _FOLDER_IMAGES.value)
+    _colour_folder(root, "fashion", 1.0, _FOLDER_IMAGES.value)
     return [f"--data_dir={root}"] + (["--image_size=64"] if name == "fashion_rgb64" else [])
 
 

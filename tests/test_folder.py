@@ -102,7 +102,8 @@ def test_the_images_colour_picks_the_generator_conditioning(tmp_path):
     grey, labels = _grey_digits(40)
     folders = {"grey": cwgan.write_image_folder(tmp_path / "grey", grey, labels % 2,
                                                 ["even", "odd"]),
-               # seed=1: two class colours far apart (a share of 0.97; seed 0's: 0.70).
+               # seed=1: a pair of class colours far apart, so that the share lies well
+               # above the threshold (seed 0's pair lies close to it).
                "colour": cwgan.write_image_folder(tmp_path / "colour", cwgan.coloured_digits(
                    grey, labels % 2, seed=1), labels % 2, ["even", "odd"]),
                "image_colours": cwgan.write_image_folder(

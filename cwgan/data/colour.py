@@ -16,7 +16,7 @@ def class_colour_share(images, labels):
     Near 1 where the class sets an image's colour, near 0 where colours are drawn
     whatever the class; how much ink or cloth a class's pictures hold moves the mean
     too. Images all of one mean colour give 0. The quality suite's data sets' shares:
-    docs/recipe.md, fourteenth round.
+    docs/recipe.md, fourteenth and fifteenth rounds.
 
     Args:
         images: `(N, h, w, channels)`, any numeric range.

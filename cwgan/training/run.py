@@ -94,11 +94,10 @@ class TrainConfig:
     conditioning: str = "projection"
     upsampling: str = "transpose"
     # None: as the data's images say (`with_data_defaults`). Colour images with the dcgan
-    # networks: "norm" where the classes differ in colour (each class its own batch-norm
-    # scale and offset: ahead at equal steps there, docs/recipe.md, ninth and fourteenth
-    # rounds), "layers" where they do not (label planes: ahead on colours drawn per
-    # image, thirteenth round). Else "input" (the others not ahead on grey data; the mlp
-    # has no maps).
+    # networks: "norm" where the classes mostly set the colour (each class its own
+    # batch-norm scale and offset), "layers" elsewhere (label planes), split at
+    # `CLASS_COLOUR_SHARE` (docs/recipe.md, fourteenth and fifteenth rounds). Else "input"
+    # (the others not ahead on grey data; the mlp has no maps).
     generator_conditioning: Optional[str] = None
     # None: "conv" for the dcgan networks (a full-size convolution makes the image: ahead
     # at equal steps on grey and colour data, docs/recipe.md, seventh round); the mlp has
